@@ -1,0 +1,64 @@
+//! Running a script: every statement is parsed first (a syntax error stops
+//! before anything runs), then applied in order (a planning error stops before
+//! the first batch), then the job runs until Ctrl-C, `--batches N`, or an error.
+
+use std::time::Duration;
+
+use datafusion::prelude::{SessionConfig, SessionContext};
+use sluice_core::render::boxed_table;
+use sluice_core::{ClockChoice, StatementOutput, StreamingContext};
+
+use crate::{ClockFlag, RunFlags};
+
+/// The context every entry point uses: all connectors, 1 s batches by default.
+pub fn new_context(flags: &RunFlags) -> StreamingContext {
+    let config = SessionConfig::new().with_information_schema(true);
+    let ssc = StreamingContext::with_registry(
+        SessionContext::new_with_config(config),
+        Duration::from_secs(1),
+        sluice_connectors::registry(),
+    );
+    if flags.clock == ClockFlag::Simulated {
+        ssc.set_clock(ClockChoice::Simulated);
+    }
+    if let Some(n) = flags.batches {
+        ssc.set_max_batches(n);
+    }
+    if let Some(t) = flags.start_ms {
+        ssc.set_start_ms(t);
+    }
+    ssc
+}
+
+/// Prints what a statement returned (rows of a static query).
+pub fn print_output(output: &StatementOutput) {
+    if let StatementOutput::Rows(batches) = output {
+        match boxed_table(batches, usize::MAX) {
+            Ok(t) => println!("{t}"),
+            Err(e) => eprintln!("error: cannot print rows: {e}"),
+        }
+    }
+}
+
+pub async fn run_script(name: &str, text: &str, flags: &RunFlags) -> Result<(), String> {
+    let ssc = new_context(flags);
+    let outputs = ssc.sql(text).await.map_err(|e| format!("{name}: {e}"))?;
+    for o in &outputs {
+        print_output(o);
+    }
+    if !ssc.has_stream_graph().await {
+        return Ok(());
+    }
+    ssc.start().await.map_err(|e| format!("{name}: {e}"))?;
+    let stopper = ssc.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("stopping after the batch in progress (Ctrl-C again to quit now)");
+            let _ = stopper.stop(true).await;
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    ssc.await_termination().await.map_err(|e| format!("{name}: {e}"))
+}

@@ -1,0 +1,137 @@
+//! `connector = 'replay'`: Spark's `queueStream` over files. Each file of a
+//! directory, in name order, is one batch of text lines (column `value`);
+//! with `one_at_a_time = false` every file goes into the first batch. After
+//! the last file, batches are empty.
+//!
+//! ```sql
+//! CREATE SOURCE nums WITH (connector = 'replay', path = 'sql-examples/data/rdd_queue');
+//! ```
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, StringBuilder};
+#[cfg(test)]
+use arrow::array::StringArray;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use async_trait::async_trait;
+use sluice_core::source::{Source, SourceContext, SourceFactory, SourceSpec};
+use sluice_core::{Result, SluiceError};
+
+pub struct ReplaySourceFactory;
+
+#[async_trait]
+impl SourceFactory for ReplaySourceFactory {
+    fn name(&self) -> &'static str {
+        "replay"
+    }
+
+    fn option_names(&self) -> &'static [&'static str] {
+        &["path", "one_at_a_time"]
+    }
+
+    async fn create(&self, spec: SourceSpec, _ctx: &SourceContext) -> Result<Box<dyn Source>> {
+        let path = spec.options.require("path", "the 'replay' source")?;
+        let one_at_a_time = spec.options.get_bool("one_at_a_time")?.unwrap_or(true);
+        Ok(Box::new(ReplaySource::open(&spec.name, path, one_at_a_time)?))
+    }
+}
+
+/// Text lines as one `value` column.
+pub fn text_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new("value", DataType::Utf8, false)]))
+}
+
+/// Splits text into lines (`\n` or `\r\n`; a final newline ends the last line).
+pub fn lines_batch(schema: &SchemaRef, text: &str) -> Result<RecordBatch> {
+    let mut builder = StringBuilder::with_capacity(text.len() / 16 + 1, text.len());
+    for line in text.lines() {
+        builder.append_value(line);
+    }
+    Ok(RecordBatch::try_new(Arc::clone(schema), vec![Arc::new(builder.finish())])?)
+}
+
+#[derive(Debug)]
+pub struct ReplaySource {
+    name: String,
+    schema: SchemaRef,
+    files: VecDeque<PathBuf>,
+    one_at_a_time: bool,
+}
+
+impl ReplaySource {
+    /// Lists the directory's files now; they are read when their batch is cut.
+    pub fn open(name: &str, dir: &str, one_at_a_time: bool) -> Result<Self> {
+        let entries = std::fs::read_dir(dir).map_err(|e| {
+            SluiceError::Config(format!("replay source '{name}': cannot list directory '{dir}': {e}"))
+        })?;
+        let mut files = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            let file_name = entry.file_name();
+            let hidden = file_name.to_string_lossy().starts_with('.');
+            if entry.file_type()?.is_file() && !hidden {
+                files.push(entry.path());
+            }
+        }
+        files.sort();
+        Ok(Self { name: name.to_string(), schema: text_schema(), files: files.into(), one_at_a_time })
+    }
+
+    fn read(&self, path: &PathBuf, batch_time: i64) -> Result<RecordBatch> {
+        let bytes = std::fs::read(path).map_err(|e| SluiceError::Source {
+            name: self.name.clone(),
+            batch_time,
+            message: format!("cannot read '{}': {e}", path.display()),
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| SluiceError::Source {
+            name: self.name.clone(),
+            batch_time,
+            message: format!("'{}' is not UTF-8 text (byte offset {})", path.display(), e.utf8_error().valid_up_to()),
+        })?;
+        lines_batch(&self.schema, &text)
+    }
+}
+
+#[async_trait]
+impl Source for ReplaySource {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    async fn cut(&mut self, batch_time: i64) -> Result<Vec<RecordBatch>> {
+        let take = if self.one_at_a_time { 1.min(self.files.len()) } else { self.files.len() };
+        let files: Vec<PathBuf> = self.files.drain(..take).collect();
+        files.iter().map(|f| self.read(f, batch_time)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn each_file_is_a_batch_then_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("b.txt"), "3\n4\n").unwrap();
+        std::fs::write(dir.path().join("a.txt"), "1\r\n2").unwrap();
+        std::fs::write(dir.path().join(".hidden"), "x").unwrap();
+        let mut s = ReplaySource::open("r", dir.path().to_str().unwrap(), true).unwrap();
+        let first = s.cut(1000).await.unwrap();
+        let col = first[0].column(0).as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!(col.iter().flatten().collect::<Vec<_>>(), vec!["1", "2"]);
+        assert_eq!(s.cut(2000).await.unwrap()[0].num_rows(), 2);
+        assert!(s.cut(3000).await.unwrap().is_empty());
+
+        let mut all = ReplaySource::open("r", dir.path().to_str().unwrap(), false).unwrap();
+        assert_eq!(all.cut(1000).await.unwrap().len(), 2);
+        assert!(all.cut(2000).await.unwrap().is_empty());
+    }
+
+    #[test]
+    fn missing_directory_is_named() {
+        let e = ReplaySource::open("r", "/no/such/dir", true).unwrap_err();
+        assert!(e.to_string().contains("cannot list directory '/no/such/dir'"), "{e}");
+    }
+}

@@ -1,0 +1,64 @@
+//! Where file sinks write: a local path or an object_store URL (`file://`,
+//! `memory://`, and any store registered in the DataFusion session's runtime).
+
+use std::sync::Arc;
+
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::prelude::SessionContext;
+use object_store::ObjectStore;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use sluice_core::{Result, SluiceError};
+
+/// A store and a path in it.
+#[derive(Debug, Clone)]
+pub struct Location {
+    pub store: Arc<dyn ObjectStore>,
+    pub path: Path,
+    /// As the user wrote it, for messages.
+    pub display: String,
+}
+
+/// Resolves `location` (a local path, relative to the working directory, or a URL).
+/// A `memory://` store is created in the session the first time it is named,
+/// so later `CREATE EXTERNAL TABLE ... LOCATION 'memory://...'` reads it.
+pub fn resolve(session: &SessionContext, location: &str) -> Result<Location> {
+    let runtime = session.runtime_env();
+    if let Some((scheme, _)) = location.split_once("://") {
+        let url = url_parse(location)?;
+        let store_url = ObjectStoreUrl::parse(format!("{}://{}", url.scheme(), url.authority()))?;
+        let store = match runtime.object_store(&store_url) {
+            Ok(s) => s,
+            Err(_) if scheme == "memory" => {
+                let s: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+                runtime.register_object_store(store_url.as_ref(), Arc::clone(&s));
+                s
+            }
+            Err(e) => {
+                return Err(SluiceError::Config(format!(
+                    "no object store for '{location}' ({}); register one in the session's runtime",
+                    e.strip_backtrace()
+                )));
+            }
+        };
+        let path = Path::from_url_path(url.path())
+            .map_err(|e| SluiceError::Config(format!("bad path in '{location}': {e}")))?;
+        return Ok(Location { store, path, display: location.to_string() });
+    }
+    let absolute = std::path::absolute(location)?;
+    let path = Path::from_absolute_path(&absolute)
+        .map_err(|e| SluiceError::Config(format!("bad path '{location}': {e}")))?;
+    let store = runtime.object_store(ObjectStoreUrl::local_filesystem())?;
+    Ok(Location { store, path, display: location.to_string() })
+}
+
+fn url_parse(s: &str) -> Result<url::Url> {
+    url::Url::parse(s).map_err(|e| SluiceError::Config(format!("'{s}' is not a valid URL: {e}")))
+}
+
+impl Location {
+    /// A path under this one.
+    pub fn child(&self, name: &str) -> Path {
+        self.path.clone().join(name)
+    }
+}

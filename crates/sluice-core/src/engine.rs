@@ -1,0 +1,311 @@
+//! The stream graph and one batch's work.
+//!
+//! Sources feed streams, streams feed streams and sinks. Each node has a
+//! [`BatchSlot`] that holds its current batch, registered in the DataFusion
+//! session as a table under the node's name. A batch is: put each source's
+//! rows in its slot, run each needed stream's plan (creation order is a
+//! topological order: a stream can only read what exists), hand each sink its
+//! stream's batch, clear the slots.
+//!
+//! Lazy, as Spark's DStream graph: a stream that no sink depends on is not run.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::common::TableReference;
+use tokio::sync::Mutex;
+
+use crate::error::{Result, SluiceError};
+use crate::metrics::BatchInfo;
+use crate::plan::StreamPlan;
+use crate::queue::QueueHandle;
+use crate::registry::ConnectorRegistry;
+use crate::sink::{ConsoleOutput, Sink};
+use crate::slot::{BATCH_TIME, BatchSlot, SlotTable};
+use crate::source::Source;
+
+/// A source as the engine keeps it.
+pub struct SourceNode {
+    pub name: String,
+    pub connector: String,
+    pub source: Arc<Mutex<Box<dyn Source>>>,
+    pub schema: SchemaRef,
+    pub slot: Arc<BatchSlot>,
+    pub queue: Option<QueueHandle>,
+}
+
+/// A stream: a query over sources, streams and static tables.
+pub struct StreamNode {
+    pub name: String,
+    /// The sources and streams it reads, by name.
+    pub inputs: Vec<String>,
+    pub plan: StreamPlan,
+    pub slot: Arc<BatchSlot>,
+    /// The query as written (or a description, for Rust `transform`s).
+    pub definition: String,
+}
+
+/// A sink and the stream (or source) it reads.
+pub struct SinkNode {
+    pub name: String,
+    pub from: String,
+    pub connector: String,
+    pub sink: Box<dyn Sink>,
+}
+
+/// The rows of one batch, cut from every source.
+pub struct CutBatch {
+    pub batch_time: i64,
+    /// One entry per source, in the engine's source order.
+    pub inputs: Vec<Vec<RecordBatch>>,
+    pub cut_at: Instant,
+}
+
+/// The graph and everything needed to run a batch through it.
+pub struct Engine {
+    pub session: SessionContext,
+    pub batch_interval: Duration,
+    pub registry: ConnectorRegistry,
+    pub console: ConsoleOutput,
+    pub sources: Vec<SourceNode>,
+    pub streams: Vec<StreamNode>,
+    pub sinks: Vec<SinkNode>,
+    /// Indices of the streams some sink depends on, in run order (set by `prepare`).
+    needed: Vec<usize>,
+    /// Input row count at or above which streams run their partitioned plan.
+    pub parallel_threshold: usize,
+}
+
+impl Engine {
+    pub fn new(session: SessionContext, batch_interval: Duration, registry: ConnectorRegistry) -> Self {
+        Self {
+            session,
+            batch_interval,
+            registry,
+            console: ConsoleOutput::Stdout,
+            sources: Vec::new(),
+            streams: Vec::new(),
+            sinks: Vec::new(),
+            needed: Vec::new(),
+            parallel_threshold: crate::plan::DEFAULT_PARALLEL_THRESHOLD,
+        }
+    }
+
+    /// The slot and schema of a source or stream.
+    pub fn relation(&self, name: &str) -> Option<(Arc<BatchSlot>, SchemaRef)> {
+        if let Some(s) = self.sources.iter().find(|s| s.name == name) {
+            return Some((Arc::clone(&s.slot), Arc::clone(&s.schema)));
+        }
+        self.streams.iter().find(|s| s.name == name).map(|s| (Arc::clone(&s.slot), s.plan.schema()))
+    }
+
+    pub fn is_relation(&self, name: &str) -> bool {
+        self.relation(name).is_some()
+    }
+
+    /// Fails when `name` is taken by a table, source, stream or sink.
+    pub fn check_name_free(&self, name: &str, what: &str) -> Result<()> {
+        let taken = self.is_relation(name)
+            || self.sinks.iter().any(|s| s.name == name)
+            || self.session.table_exist(TableReference::bare(name)).unwrap_or(false);
+        if taken {
+            return crate::plan_err!("cannot create {what} '{name}': the name is already taken");
+        }
+        Ok(())
+    }
+
+    fn register_slot(&self, name: &str, schema: SchemaRef, slot: Arc<BatchSlot>) -> Result<()> {
+        let table: Arc<dyn TableProvider> = Arc::new(SlotTable::new(schema, slot));
+        self.session.register_table(TableReference::bare(name), table)?;
+        Ok(())
+    }
+
+    /// Adds a created source under `name`.
+    pub fn add_source(&mut self, name: &str, connector: &str, source: Box<dyn Source>) -> Result<()> {
+        self.check_name_free(name, "source")?;
+        let schema = source.schema();
+        if schema.column_with_name(BATCH_TIME).is_some() {
+            return crate::plan_err!(
+                "source '{name}' has a column named '{BATCH_TIME}', which every source gets by itself; rename it"
+            );
+        }
+        let slot = BatchSlot::new();
+        self.register_slot(name, Arc::clone(&schema), Arc::clone(&slot))?;
+        let queue = source.queue_handle();
+        self.sources.push(SourceNode {
+            name: name.to_string(),
+            connector: connector.to_string(),
+            source: Arc::new(Mutex::new(source)),
+            schema,
+            slot,
+            queue,
+        });
+        Ok(())
+    }
+
+    /// The sources and streams a logical plan reads.
+    pub fn inputs_of(&self, plan: &LogicalPlan) -> Result<Vec<String>> {
+        let mut inputs: Vec<String> = Vec::new();
+        plan.apply_with_subqueries(|p| {
+            if let LogicalPlan::TableScan(scan) = p {
+                let name = scan.table_name.table().to_string();
+                if self.is_relation(&name) && !inputs.contains(&name) {
+                    inputs.push(name);
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        Ok(inputs)
+    }
+
+    /// Adds a stream computed by `logical` (planned here, once).
+    pub async fn add_stream(&mut self, name: &str, logical: &LogicalPlan, definition: String) -> Result<()> {
+        self.check_name_free(name, "stream")?;
+        let inputs = self.inputs_of(logical)?;
+        if inputs.is_empty() {
+            return crate::plan_err!(
+                "stream '{name}' reads no source or stream; its FROM must name one of: {}",
+                self.relation_names().join(", ")
+            );
+        }
+        let plan = StreamPlan::new(&self.session, logical).await?.with_parallel_threshold(self.parallel_threshold);
+        let slot = BatchSlot::new();
+        self.register_slot(name, plan.schema(), Arc::clone(&slot))?;
+        self.streams.push(StreamNode { name: name.to_string(), inputs, plan, slot, definition });
+        Ok(())
+    }
+
+    /// Adds a created sink reading `from`.
+    pub fn add_sink(&mut self, name: &str, from: &str, connector: &str, sink: Box<dyn Sink>) -> Result<()> {
+        self.check_name_free(name, "sink")?;
+        if !self.is_relation(from) {
+            return crate::plan_err!(
+                "sink '{name}' reads '{from}', which is not a source or stream; known: {}",
+                self.relation_names().join(", ")
+            );
+        }
+        self.sinks.push(SinkNode {
+            name: name.to_string(),
+            from: from.to_string(),
+            connector: connector.to_string(),
+            sink,
+        });
+        Ok(())
+    }
+
+    pub fn relation_names(&self) -> Vec<String> {
+        let names: Vec<String> = self
+            .sources
+            .iter()
+            .map(|s| s.name.clone())
+            .chain(self.streams.iter().map(|s| s.name.clone()))
+            .collect();
+        if names.is_empty() { vec!["(none defined yet)".to_string()] } else { names }
+    }
+
+    /// Checks the graph can run and works out which streams are needed.
+    pub fn prepare(&mut self) -> Result<()> {
+        if self.sinks.is_empty() {
+            let hint = match self.streams.last() {
+                Some(s) => format!("e.g. CREATE SINK out FROM {} WITH (connector = 'console')", s.name),
+                None => "e.g. CREATE SINK out FROM <stream> WITH (connector = 'console')".to_string(),
+            };
+            return crate::plan_err!("no sink: nothing would be computed. Add a sink, {hint}");
+        }
+        let mut wanted: Vec<&str> = self.sinks.iter().map(|s| s.from.as_str()).collect();
+        let mut needed = vec![false; self.streams.len()];
+        for (i, stream) in self.streams.iter().enumerate().rev() {
+            if wanted.contains(&stream.name.as_str()) {
+                needed[i] = true;
+                wanted.extend(stream.inputs.iter().map(String::as_str));
+            }
+        }
+        self.needed = (0..self.streams.len()).filter(|&i| needed[i]).collect();
+        Ok(())
+    }
+
+    /// Names of the streams that run each batch, in order.
+    pub fn needed_streams(&self) -> Vec<&str> {
+        self.needed.iter().map(|&i| self.streams[i].name.as_str()).collect()
+    }
+
+    /// Handles to the sources, for cutting batches without holding the engine.
+    pub fn source_handles(&self) -> Vec<(String, Arc<Mutex<Box<dyn Source>>>)> {
+        self.sources.iter().map(|s| (s.name.clone(), Arc::clone(&s.source))).collect()
+    }
+
+    /// Runs one cut batch through the needed streams into the sinks.
+    pub async fn process(&mut self, cut: CutBatch) -> Result<BatchInfo> {
+        let started = Instant::now();
+        let t = cut.batch_time;
+        let mut input_rows = Vec::with_capacity(self.sources.len());
+        for (node, batches) in self.sources.iter().zip(cut.inputs) {
+            node.slot.set(t, batches);
+            input_rows.push((node.name.clone(), node.slot.rows()));
+        }
+        let result = self.run_streams_and_sinks(t).await;
+        for s in &self.sources {
+            s.slot.clear();
+        }
+        for s in &self.streams {
+            s.slot.clear();
+        }
+        let output_rows = result?;
+        Ok(BatchInfo {
+            batch_time: t,
+            input_rows,
+            output_rows,
+            scheduling_delay: started.saturating_duration_since(cut.cut_at),
+            processing_time: started.elapsed(),
+        })
+    }
+
+    async fn run_streams_and_sinks(&mut self, t: i64) -> Result<Vec<(String, usize)>> {
+        for &i in &self.needed {
+            let stream = &self.streams[i];
+            let rows: usize = stream
+                .inputs
+                .iter()
+                .filter_map(|n| self.relation(n))
+                .map(|(slot, _)| slot.rows())
+                .sum();
+            let out = stream.plan.execute(rows).await.map_err(|source| SluiceError::Execution {
+                stream: stream.name.clone(),
+                batch_time: t,
+                source,
+            })?;
+            stream.slot.set(t, out);
+        }
+        let mut output_rows = Vec::with_capacity(self.sinks.len());
+        for i in 0..self.sinks.len() {
+            let Some((slot, _)) = self.relation(&self.sinks[i].from) else { continue };
+            let contents = slot.get();
+            let sink = &mut self.sinks[i];
+            sink.sink.write(t, &contents.batches).await.map_err(|e| SluiceError::Sink {
+                name: sink.name.clone(),
+                batch_time: t,
+                message: e.to_string(),
+            })?;
+            output_rows.push((sink.name.clone(), contents.rows));
+        }
+        Ok(output_rows)
+    }
+
+    /// Closes every sink (end of the job).
+    pub async fn close_sinks(&mut self) -> Result<()> {
+        for s in &mut self.sinks {
+            s.sink.close().await.map_err(|e| SluiceError::Sink {
+                name: s.name.clone(),
+                batch_time: 0,
+                message: format!("closing: {e}"),
+            })?;
+        }
+        Ok(())
+    }
+}

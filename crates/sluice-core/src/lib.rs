@@ -1,0 +1,65 @@
+//! # sluice-core
+//!
+//! The engine of sluice: Spark Streaming's model (a stream cut into
+//! micro-batches at a fixed interval) on Apache Arrow and DataFusion.
+//!
+//! - [`clock`]: when batches are cut (system, simulated, manual clocks);
+//! - [`engine`]: the graph of sources → streams → sinks and one batch's work;
+//! - [`plan`]: each stream's SQL planned once, executed every batch;
+//! - [`slot`]: the table leaf whose contents are swapped each batch;
+//! - [`scheduler`]: the generator/processor loop, batches queue when behind;
+//! - [`source`], [`sink`], [`registry`]: what connectors implement;
+//! - [`render`]: Spark's `print(n)` format;
+//! - [`StreamingContext`]: the embedding API, and `sql(...)` for scripts.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use std::time::Duration;
+//! use datafusion::prelude::SessionContext;
+//! use sluice_core::{StreamingContext, ClockChoice, ConsoleOutput};
+//!
+//! let ssc = StreamingContext::new(SessionContext::new(), Duration::from_secs(1));
+//! let (console, printed) = ConsoleOutput::buffer();
+//! ssc.set_console(console).await;
+//! ssc.sql("CREATE SOURCE nums (n BIGINT) WITH (connector = 'queue');
+//!          CREATE STREAM odd AS SELECT n FROM nums WHERE n % 2 = 1;
+//!          INSERT INTO nums VALUES (1), (2), (3);").await.unwrap();
+//! ssc.foreach_batch("odd", |_, _| async { Ok(()) }).await.unwrap();
+//! ssc.set_clock(ClockChoice::Simulated);
+//! ssc.set_max_batches(1);
+//! ssc.start().await.unwrap();
+//! ssc.await_termination().await.unwrap();
+//! assert_eq!(ssc.batch_infos()[0].output_rows[0].1, 2);
+//! # });
+//! ```
+
+pub mod clock;
+pub mod context;
+pub mod engine;
+pub mod error;
+pub mod foreach;
+pub mod metrics;
+pub mod plan;
+pub mod queue;
+pub mod registry;
+pub mod render;
+pub mod scheduler;
+pub mod sink;
+pub mod slot;
+pub mod source;
+pub mod statements;
+
+pub use clock::{BatchClock, ManualClock, SimulatedClock, SystemClock};
+pub use context::{ClockChoice, StreamingContext};
+pub use error::{Result, SluiceError};
+pub use metrics::BatchInfo;
+pub use queue::QueueHandle;
+pub use registry::ConnectorRegistry;
+pub use sink::{ConsoleOutput, Sink, SinkContext, SinkFactory, SinkSpec};
+pub use slot::BATCH_TIME;
+pub use source::{Source, SourceContext, SourceFactory, SourceSpec};
+pub use statements::StatementOutput;
+
+/// Re-exported so connectors and applications use the same versions.
+pub use datafusion;
+pub use sluice_sql;

@@ -1,0 +1,116 @@
+//! A stream's plan: its SQL planned once into DataFusion physical plans that
+//! each batch only executes.
+//!
+//! Two physical plans are kept per stream: one with a single partition and no
+//! repartitioning (small batches: a 10-row batch must not pay for hash
+//! repartitioning and thread hand-offs), and one with the session's
+//! `target_partitions` for large batches. [`StreamPlan::execute`] picks one by
+//! the batch's input row count.
+//!
+//! Before each execution [`reset_plan_states`] gives nodes that keep state in
+//! the plan instance (hash-join build sides, repartition channels) a fresh
+//! start. Dynamic filters are switched off for stream plans: they tie a plan
+//! instance to one execution.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::error::Result as DFResult;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::execution_plan::reset_plan_states;
+use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
+use datafusion::prelude::SessionContext;
+
+/// Input rows at or above which a batch runs on the partitioned plan.
+pub const DEFAULT_PARALLEL_THRESHOLD: usize = 65_536;
+
+/// The planned-once physical plans of one stream.
+#[derive(Debug, Clone)]
+pub struct StreamPlan {
+    single: Arc<dyn ExecutionPlan>,
+    parallel: Option<Arc<dyn ExecutionPlan>>,
+    parallel_threshold: usize,
+    task_ctx: Arc<TaskContext>,
+    schema: SchemaRef,
+}
+
+impl StreamPlan {
+    /// Plans `logical` once for small and once for large batches.
+    pub async fn new(session: &SessionContext, logical: &LogicalPlan) -> DFResult<Self> {
+        let state = session.state();
+        let partitions = state.config().target_partitions();
+        let single = physical_plan(session, logical, 1).await?;
+        let parallel = if partitions > 1 {
+            Some(physical_plan(session, logical, partitions).await?)
+        } else {
+            None
+        };
+        let schema = single.schema();
+        Ok(Self {
+            single,
+            parallel,
+            parallel_threshold: DEFAULT_PARALLEL_THRESHOLD,
+            task_ctx: session.task_ctx(),
+            schema,
+        })
+    }
+
+    /// The schema of every batch this stream produces.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    pub fn with_parallel_threshold(mut self, rows: usize) -> Self {
+        self.parallel_threshold = rows;
+        self
+    }
+
+    /// The plan a batch with `input_rows` rows runs on.
+    pub fn plan_for(&self, input_rows: usize) -> &Arc<dyn ExecutionPlan> {
+        match &self.parallel {
+            Some(p) if input_rows >= self.parallel_threshold => p,
+            _ => &self.single,
+        }
+    }
+
+    /// Runs the plan over what the input slots hold now.
+    pub async fn execute(&self, input_rows: usize) -> DFResult<Vec<RecordBatch>> {
+        let plan = reset_plan_states(Arc::clone(self.plan_for(input_rows)))?;
+        collect(plan, Arc::clone(&self.task_ctx)).await
+    }
+
+    /// Both physical plans, indented, for `EXPLAIN`.
+    pub fn display(&self) -> String {
+        let mut s = format!(
+            "batches under {} rows:\n{}",
+            self.parallel_threshold,
+            displayable(self.single.as_ref()).indent(false)
+        );
+        if let Some(p) = &self.parallel {
+            s.push_str(&format!("larger batches:\n{}", displayable(p.as_ref()).indent(false)));
+        }
+        s
+    }
+}
+
+/// Plans `logical` with `partitions` target partitions and no dynamic filters.
+async fn physical_plan(
+    session: &SessionContext,
+    logical: &LogicalPlan,
+    partitions: usize,
+) -> DFResult<Arc<dyn ExecutionPlan>> {
+    let mut config = session.state().config().clone();
+    {
+        let options = config.options_mut();
+        options.execution.target_partitions = partitions;
+        options.optimizer.enable_dynamic_filter_pushdown = false;
+        options.optimizer.enable_join_dynamic_filter_pushdown = false;
+        options.optimizer.enable_topk_dynamic_filter_pushdown = false;
+        options.optimizer.enable_aggregate_dynamic_filter_pushdown = false;
+    }
+    let state = SessionStateBuilder::new_from_existing(session.state()).with_config(config).build();
+    state.create_physical_plan(logical).await
+}

@@ -1,0 +1,108 @@
+//! The job: a generator that cuts a batch from every source each time the
+//! clock reaches the next batch time, and a processor that runs cut batches
+//! one after another.
+//!
+//! When processing falls behind a real-time clock, cut batches queue (none is
+//! skipped) and the wait shows up as the batch's scheduling delay. With the
+//! simulated or manual clock the queue holds one batch: the generator cuts the
+//! next batch while the current one runs.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{Mutex, mpsc, watch};
+
+use crate::clock::BatchClock;
+use crate::engine::{CutBatch, Engine};
+use crate::error::{Result, SluiceError};
+use crate::metrics::Metrics;
+use crate::source::Source;
+
+/// How a job runs.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    pub clock: Arc<dyn BatchClock>,
+    pub first_batch_time: i64,
+    pub interval_ms: i64,
+    /// Stop after this many batches.
+    pub max_batches: Option<u64>,
+}
+
+type SourceHandles = Vec<(String, Arc<Mutex<Box<dyn Source>>>)>;
+
+/// Cuts batches on the clock until told to stop (or `max_batches` are cut).
+pub async fn generate(
+    spec: JobSpec,
+    sources: SourceHandles,
+    tx: mpsc::Sender<Result<CutBatch>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut t = spec.first_batch_time;
+    let mut cut_count = 0u64;
+    loop {
+        if *stop.borrow() || spec.max_batches.is_some_and(|m| cut_count >= m) {
+            return;
+        }
+        tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => return,
+            _ = spec.clock.wait_until(t) => {}
+        }
+        let cut = cut_sources(t, &sources).await;
+        let failed = cut.is_err();
+        if tx.send(cut).await.is_err() || failed {
+            return;
+        }
+        cut_count += 1;
+        t += spec.interval_ms;
+    }
+}
+
+async fn cut_sources(t: i64, sources: &SourceHandles) -> Result<CutBatch> {
+    let mut inputs = Vec::with_capacity(sources.len());
+    for (name, source) in sources {
+        let batches = source.lock().await.cut(t).await.map_err(|e| match e {
+            e @ SluiceError::Source { .. } => e,
+            other => SluiceError::Source { name: name.clone(), batch_time: t, message: other.to_string() },
+        })?;
+        inputs.push(batches);
+    }
+    Ok(CutBatch { batch_time: t, inputs, cut_at: Instant::now() })
+}
+
+/// Runs cut batches in order until the generator ends, a stop is requested
+/// (the batch in progress finishes first), `max_batches` are done, or a batch fails.
+pub async fn process(
+    engine: Arc<Mutex<Engine>>,
+    mut rx: mpsc::Receiver<Result<CutBatch>>,
+    stop_tx: watch::Sender<bool>,
+    metrics: Arc<Metrics>,
+    max_batches: Option<u64>,
+) -> Result<()> {
+    let mut stop = stop_tx.subscribe();
+    let mut done = 0u64;
+    let result = loop {
+        if max_batches.is_some_and(|m| done >= m) {
+            break Ok(());
+        }
+        let next = tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => break Ok(()),
+            next = rx.recv() => next,
+        };
+        let cut = match next {
+            None => break Ok(()),
+            Some(Err(e)) => break Err(e),
+            Some(Ok(cut)) => cut,
+        };
+        let info = engine.lock().await.process(cut).await;
+        match info {
+            Ok(info) => metrics.record(info),
+            Err(e) => break Err(e),
+        }
+        done += 1;
+    };
+    stop_tx.send_replace(true);
+    let closed = engine.lock().await.close_sinks().await;
+    result.and(closed)
+}

@@ -1,0 +1,61 @@
+//! What a source is to the engine: something that, when batch `T` is cut,
+//! hands over the rows that arrived in `[T - interval, T)` as Arrow batches.
+//!
+//! Connectors implement [`Source`] and register a [`SourceFactory`] under their
+//! connector name (`connector = 'words'`); see `sluice-connectors`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::prelude::SessionContext;
+use sluice_sql::Options;
+
+use crate::error::Result;
+use crate::queue::QueueHandle;
+
+/// A running source.
+#[async_trait]
+pub trait Source: Send + std::fmt::Debug {
+    /// The schema of every batch this source hands over.
+    fn schema(&self) -> SchemaRef;
+
+    /// The rows of batch `batch_time` (those that arrived in `[T - interval, T)`).
+    /// Called once per batch, in batch-time order, when the batch is cut.
+    async fn cut(&mut self, batch_time: i64) -> Result<Vec<RecordBatch>>;
+
+    /// The push handle, for sources that the application (or `INSERT INTO`) feeds.
+    fn queue_handle(&self) -> Option<QueueHandle> {
+        None
+    }
+}
+
+/// What a source is created from: `CREATE SOURCE name [(columns)] WITH (options)`.
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    pub name: String,
+    /// The columns, when the statement declares them.
+    pub declared_schema: Option<SchemaRef>,
+    pub options: Options,
+}
+
+/// What the engine offers a source when creating it.
+#[derive(Clone)]
+pub struct SourceContext {
+    pub session: SessionContext,
+    pub batch_interval: Duration,
+}
+
+/// Creates sources of one connector.
+#[async_trait]
+pub trait SourceFactory: Send + Sync {
+    /// The connector name (`connector = '...'`).
+    fn name(&self) -> &'static str;
+    /// The options this connector accepts (besides `connector`).
+    fn option_names(&self) -> &'static [&'static str];
+    async fn create(&self, spec: SourceSpec, ctx: &SourceContext) -> Result<Box<dyn Source>>;
+}
+
+pub type SourceFactoryRef = Arc<dyn SourceFactory>;
