@@ -120,7 +120,7 @@ impl sqllogictest::AsyncDB for SluiceSlt {
         }
         let outputs = self.ssc.sql(sql).await.map_err(HarnessError::Sluice)?;
         match outputs.last() {
-            Some(StatementOutput::Rows(batches)) => {
+            Some(StatementOutput::Rows { batches, .. }) => {
                 let rows = format_rows(batches).map_err(|e| HarnessError::Harness(e.to_string()))?;
                 let width = batches.first().map(|b| b.num_columns()).unwrap_or(0);
                 Ok(DBOutput::Rows { types: vec![DefaultColumnType::Any; width], rows })

@@ -32,8 +32,8 @@ pub fn new_context(flags: &RunFlags) -> StreamingContext {
 
 /// Prints what a statement returned (rows of a static query).
 pub fn print_output(output: &StatementOutput) {
-    if let StatementOutput::Rows(batches) = output {
-        match boxed_table(batches, usize::MAX) {
+    if let StatementOutput::Rows { schema, batches } = output {
+        match boxed_table(schema, batches, usize::MAX) {
             Ok(t) => println!("{t}"),
             Err(e) => eprintln!("error: cannot print rows: {e}"),
         }

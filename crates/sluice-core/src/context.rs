@@ -6,6 +6,7 @@
 //! use std::time::Duration;
 //! use arrow::array::{RecordBatch, StringArray};
 //! use datafusion::prelude::*;
+//! use datafusion::functions_aggregate::expr_fn::count;
 //! use sluice_core::StreamingContext;
 //!
 //! # async fn demo() -> sluice_core::Result<()> {

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::error::Result as DFResult;
-use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::execution_plan::reset_plan_states;
@@ -102,15 +101,15 @@ async fn physical_plan(
     logical: &LogicalPlan,
     partitions: usize,
 ) -> DFResult<Arc<dyn ExecutionPlan>> {
-    let mut config = session.state().config().clone();
+    // A copy of the session's state (sharing its catalog) with other settings.
+    let mut state = session.state();
     {
-        let options = config.options_mut();
+        let options = state.config_mut().options_mut();
         options.execution.target_partitions = partitions;
         options.optimizer.enable_dynamic_filter_pushdown = false;
         options.optimizer.enable_join_dynamic_filter_pushdown = false;
         options.optimizer.enable_topk_dynamic_filter_pushdown = false;
         options.optimizer.enable_aggregate_dynamic_filter_pushdown = false;
     }
-    let state = SessionStateBuilder::new_from_existing(session.state()).with_config(config).build();
     state.create_physical_plan(logical).await
 }

@@ -5,7 +5,7 @@
 //! use sluice_core::registry::ConnectorRegistry;
 //! let r = ConnectorRegistry::with_builtins();
 //! assert!(r.source("queue").is_ok());
-//! assert!(r.source("nope").unwrap_err().to_string().contains("known source connectors: 'queue'"));
+//! assert!(r.source("nope").err().unwrap().to_string().contains("known source connectors: 'queue'"));
 //! ```
 
 use std::collections::BTreeMap;

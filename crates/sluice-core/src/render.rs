@@ -28,7 +28,10 @@
 //!                   -------------------------------------------\n(a,1)\n...\n\n");
 //! ```
 
+use std::sync::Arc;
+
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
@@ -87,10 +90,15 @@ pub fn spark_print(batch_time: i64, batches: &[RecordBatch], n: usize) -> Result
 }
 
 /// One batch as a boxed table of its first `n` rows, under Spark's header.
-pub fn table_print(batch_time: i64, batches: &[RecordBatch], n: usize) -> Result<String, ArrowError> {
+pub fn table_print(
+    batch_time: i64,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    n: usize,
+) -> Result<String, ArrowError> {
     let total: usize = batches.iter().map(|b| b.num_rows()).sum();
     let mut text = spark_header(batch_time);
-    text.push_str(&boxed_table(batches, n)?);
+    text.push_str(&boxed_table(schema, batches, n)?);
     text.push('\n');
     if total > n {
         text.push_str(&format!("({total} rows, first {n} shown)\n"));
@@ -99,8 +107,8 @@ pub fn table_print(batch_time: i64, batches: &[RecordBatch], n: usize) -> Result
     Ok(text)
 }
 
-/// A boxed table of the first `n` rows (the header alone when there are none).
-pub fn boxed_table(batches: &[RecordBatch], n: usize) -> Result<String, ArrowError> {
+/// A boxed table of the first `n` rows (the column header alone when there are none).
+pub fn boxed_table(schema: &SchemaRef, batches: &[RecordBatch], n: usize) -> Result<String, ArrowError> {
     let mut shown = Vec::new();
     let mut left = n;
     for b in batches {
@@ -112,9 +120,7 @@ pub fn boxed_table(batches: &[RecordBatch], n: usize) -> Result<String, ArrowErr
         left -= take;
     }
     if shown.is_empty() {
-        if let Some(b) = batches.first() {
-            shown.push(b.slice(0, 0));
-        }
+        shown.push(RecordBatch::new_empty(Arc::clone(schema)));
     }
     let options = format_options();
     Ok(arrow::util::pretty::pretty_format_batches_with_options(&shown, &options)?.to_string())
@@ -124,7 +130,6 @@ pub fn boxed_table(batches: &[RecordBatch], n: usize) -> Result<String, ArrowErr
 mod tests {
     use super::*;
     use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
-    use std::sync::Arc;
 
     fn words(n: usize) -> RecordBatch {
         let w: Vec<String> = (0..n).map(|i| format!("w{i}")).collect();
@@ -163,9 +168,10 @@ mod tests {
 
     #[test]
     fn boxed_table_with_and_without_rows() {
-        let t = table_print(1000, &[words(2)], 10).unwrap();
+        let schema = words(0).schema();
+        let t = table_print(1000, &schema, &[words(2)], 10).unwrap();
         assert!(t.contains("| word |") && t.contains("| w1   |"), "{t}");
-        let empty = boxed_table(&[words(0)], 10).unwrap();
-        assert!(empty.contains("| word |"), "{empty}");
+        let empty = boxed_table(&schema, &[], 10).unwrap();
+        assert_eq!(empty, "+------+\n| word |\n+------+\n+------+");
     }
 }

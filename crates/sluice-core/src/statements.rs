@@ -28,7 +28,7 @@ use crate::source::{SourceContext, SourceSpec};
 #[derive(Debug)]
 pub enum StatementOutput {
     /// Rows of a query over static tables.
-    Rows(Vec<RecordBatch>),
+    Rows { schema: SchemaRef, batches: Vec<RecordBatch> },
     /// A statement that changes something; the text says what.
     Done(String),
 }
@@ -181,8 +181,11 @@ impl StreamingContext {
             );
         }
         drop(engine);
+        // DDL runs inside `sql()` and leaves an empty relation with no columns.
+        let is_query = !df.schema().fields().is_empty();
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await?;
-        Ok(StatementOutput::Rows(batches))
+        Ok(if is_query { StatementOutput::Rows { schema, batches } } else { StatementOutput::Done("OK".into()) })
     }
 
     async fn insert_into_queue(&self, text: &str) -> Result<Option<StatementOutput>> {

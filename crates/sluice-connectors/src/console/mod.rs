@@ -6,6 +6,7 @@
 //! ```
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use sluice_core::render::{spark_print, table_print};
 use sluice_core::sink::{ConsoleOutput, Sink, SinkContext, SinkFactory, SinkSpec};
@@ -26,13 +27,14 @@ impl SinkFactory for ConsoleSinkFactory {
     async fn create(&self, spec: SinkSpec, ctx: &SinkContext) -> Result<Box<dyn Sink>> {
         let rows = spec.options.get_usize("rows")?.unwrap_or(10);
         let table = spec.options.get_choice("format", &["spark", "table"])?.as_deref() == Some("table");
-        Ok(Box::new(ConsoleSink { rows, table, out: ctx.console.clone() }))
+        Ok(Box::new(ConsoleSink { rows, table, schema: spec.schema, out: ctx.console.clone() }))
     }
 }
 
 pub struct ConsoleSink {
     rows: usize,
     table: bool,
+    schema: SchemaRef,
     out: ConsoleOutput,
 }
 
@@ -40,7 +42,7 @@ pub struct ConsoleSink {
 impl Sink for ConsoleSink {
     async fn write(&mut self, batch_time: i64, batches: &[RecordBatch]) -> Result<()> {
         let text = if self.table {
-            table_print(batch_time, batches, self.rows)?
+            table_print(batch_time, &self.schema, batches, self.rows)?
         } else {
             spark_print(batch_time, batches, self.rows)?
         };
