@@ -53,27 +53,19 @@ impl SourceFactory for WordsSourceFactory {
                 Err(_) => Vocabulary::from_words(v),
             },
         };
-        if vocabulary.words.is_empty() {
-            return plan_err!("words source '{}': the vocabulary has no words", spec.name);
-        }
-        let picker = match o.get_choice("distribution", &["uniform", "zipf"])?.as_deref() {
-            Some("zipf") => {
-                let exponent = o.get_f64("zipf_exponent")?.unwrap_or(1.0);
-                let zipf = Zipf::new(vocabulary.words.len() as f64, exponent).map_err(|e| {
-                    SluiceError::Config(format!("words source '{}': zipf_exponent {exponent}: {e}", spec.name))
-                })?;
-                Picker::Zipf(zipf)
-            }
-            _ => Picker::Uniform,
+        let zipf_exponent = match o.get_choice("distribution", &["uniform", "zipf"])?.as_deref() {
+            Some("zipf") => Some(o.get_f64("zipf_exponent")?.unwrap_or(1.0)),
+            _ => None,
         };
-        Ok(Box::new(WordsSource {
-            schema: text_schema(),
-            seed: o.get_u64("seed")?.unwrap_or(0),
-            rows_per_batch: o.get_usize("rows_per_batch")?.unwrap_or(10),
-            words_per_line: o.get_usize("words_per_line")?.unwrap_or(2).max(1),
-            vocabulary,
-            picker,
-        }))
+        let source = WordsSource::new(
+            o.get_u64("seed")?.unwrap_or(0),
+            o.get_usize("rows_per_batch")?.unwrap_or(10),
+            o.get_usize("words_per_line")?.unwrap_or(2),
+            vocabulary.words,
+            zipf_exponent,
+        )
+        .map_err(|e| SluiceError::Config(format!("words source '{}': {e}", spec.name)))?;
+        Ok(Box::new(source))
     }
 }
 
@@ -111,6 +103,34 @@ pub struct WordsSource {
 }
 
 impl WordsSource {
+    /// `rows_per_batch` lines of `words_per_line` words drawn from `vocabulary`,
+    /// uniformly or, with `zipf_exponent`, by Zipf's law (the first words most often).
+    pub fn new(
+        seed: u64,
+        rows_per_batch: usize,
+        words_per_line: usize,
+        vocabulary: Vec<String>,
+        zipf_exponent: Option<f64>,
+    ) -> std::result::Result<Self, String> {
+        if vocabulary.is_empty() {
+            return Err("the vocabulary has no words".into());
+        }
+        let picker = match zipf_exponent {
+            None => Picker::Uniform,
+            Some(e) => Picker::Zipf(
+                Zipf::new(vocabulary.len() as f64, e).map_err(|err| format!("zipf_exponent {e}: {err}"))?,
+            ),
+        };
+        Ok(Self {
+            schema: text_schema(),
+            seed,
+            rows_per_batch,
+            words_per_line: words_per_line.max(1),
+            vocabulary: Vocabulary { words: vocabulary },
+            picker,
+        })
+    }
+
     /// The lines of batch `batch_time`, built straight into Arrow buffers.
     pub fn generate(&self, batch_time: i64) -> Result<RecordBatch> {
         let mut rng = SmallRng::seed_from_u64(self.seed ^ (batch_time as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));

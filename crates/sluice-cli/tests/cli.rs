@@ -1,0 +1,236 @@
+//! The `sluice` binary as a user runs it: the shipped examples give Spark's
+//! answers, errors name their place and stop before the first batch, flags
+//! work, Ctrl-C stops after a whole batch.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const DASHES: &str = "-------------------------------------------";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+fn sluice(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .expect("sluice runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Splits console output into (batch time, rows) blocks, checking Spark's
+/// exact framing: dashes, `Time: <ms> ms`, dashes, rows, blank line.
+fn batches(text: &str) -> Vec<(i64, Vec<String>)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        assert_eq!(lines[i], DASHES, "line {i} of:\n{text}");
+        let time = lines[i + 1]
+            .strip_prefix("Time: ")
+            .and_then(|t| t.strip_suffix(" ms"))
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("bad time line {:?}", lines[i + 1]));
+        assert_eq!(lines[i + 2], DASHES);
+        i += 3;
+        let mut rows = Vec::new();
+        while lines[i] != "" {
+            rows.push(lines[i].to_string());
+            i += 1;
+        }
+        i += 1; // the blank line that ends a batch
+        out.push((time, rows));
+    }
+    out
+}
+
+fn pair(row: &str) -> (String, i64) {
+    let inner = row.strip_prefix('(').and_then(|r| r.strip_suffix(')')).expect("a (k,v) row");
+    let (k, v) = inner.rsplit_once(',').expect("two fields");
+    (k.to_string(), v.parse().expect("a count"))
+}
+
+#[test]
+fn rdd_queue_example_counts_value_mod_10_per_batch() {
+    let o = sluice(&["run", "--clock", "simulated", "--batches", "6", "sql-examples/rdd_queue.sql"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = batches(&stdout(&o));
+    assert_eq!(got.len(), 6);
+    for (i, (time, rows)) in got.iter().enumerate().take(5) {
+        let i = i as i64 + 1;
+        assert_eq!(*time, i * 1000);
+        // Recompute the tutorial's answer: (1 to 100).map(_ * i), counted by % 10.
+        let mut expected: BTreeMap<i64, i64> = BTreeMap::new();
+        for k in 1..=100 {
+            *expected.entry((k * i) % 10).or_default() += 1;
+        }
+        let rows: BTreeMap<i64, i64> = rows.iter().map(|r| pair(r)).map(|(k, v)| (k.parse().unwrap(), v)).collect();
+        assert_eq!(rows, expected, "batch {i}");
+    }
+    assert_eq!(got[5], (6000, vec![]), "after the last file, batches are empty");
+}
+
+#[test]
+fn blacklist_example_three_ways_agree() {
+    let o = sluice(&["run", "--clock", "simulated", "--batches", "2", "sql-examples/blacklist_filter.sql"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = batches(&stdout(&o));
+    assert_eq!(got.len(), 6, "three sinks, two batches");
+    let words = "Hello World Hello scala Hadoop Hello spark kafka hive zookeeper hbase flume sqoop";
+    let expected: Vec<String> = words
+        .split(' ')
+        .enumerate()
+        .filter(|(_, w)| *w != "spark")
+        .map(|(i, w)| format!("{i} {w}"))
+        .collect();
+    for (time, rows) in &got {
+        assert!(*time == 1000 || *time == 2000);
+        let mut rows = rows.clone();
+        rows.sort_by_key(|r| r.split(' ').next().and_then(|n| n.parse::<i64>().ok()));
+        assert_eq!(rows, expected);
+    }
+}
+
+#[test]
+fn word_count_example_counts_every_word_of_each_batch() {
+    let o = sluice(&["run", "--clock", "simulated", "--batches", "3", "sql-examples/word_count.sql"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = batches(&stdout(&o));
+    assert_eq!(got.iter().map(|b| b.0).collect::<Vec<_>>(), vec![1000, 2000, 3000]);
+    let vocabulary = ["Hello", "World", "Hadoop", "spark", "kafka", "hive", "zookeeper", "hbase", "flume", "sqoop"];
+    for (_, rows) in &got {
+        let counts: Vec<(String, i64)> = rows.iter().map(|r| pair(r)).collect();
+        assert!(counts.iter().all(|(w, _)| vocabulary.contains(&w.as_str())), "{counts:?}");
+        assert_eq!(counts.iter().map(|(_, n)| n).sum::<i64>(), 20, "10 lines of 2 words");
+        assert!(counts.windows(2).all(|w| w[0].1 >= w[1].1), "sorted by count: {counts:?}");
+    }
+}
+
+#[test]
+fn start_ms_sets_the_first_batch_time_and_must_be_aligned() {
+    let o = sluice(&["run", "--clock", "simulated", "--batches", "2", "--start-ms", "5000", "sql-examples/rdd_queue.sql"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(batches(&stdout(&o)).iter().map(|b| b.0).collect::<Vec<_>>(), vec![5000, 6000]);
+
+    let o = sluice(&["run", "--clock", "simulated", "--batches", "2", "--start-ms", "1500", "sql-examples/rdd_queue.sql"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("start time 1500 ms is not a multiple of the batch interval (1 second)"), "{}", stderr(&o));
+}
+
+#[test]
+fn script_errors_name_statement_line_and_column_before_any_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "SET batch_interval = '1 second';\nCREATE SOURCE s WITH (connector = 'words');\nCREATE STREAM w AS SELEC value FROM s;\nCREATE SINK o FROM w WITH (connector = 'console');",
+            "statement 3 at line 3, column 20: Expected: SELECT, VALUES, or a subquery in the query body, found: SELEC",
+        ),
+        (
+            "CREATE SOURCE s WITH (connector = 'words');\nCREATE STREAM w AS\n  SELECT valu FROM s;\nCREATE SINK o FROM w WITH (connector = 'console');",
+            "statement 2 at line 3, column 10: Schema error: No field named valu.",
+        ),
+        (
+            "CREATE SOURCE s WITH (connector = 'words');\nCREATE STREAM w AS SELECT value FROM lines;\nCREATE SINK o FROM w WITH (connector = 'console');",
+            "statement 2 at line 2, column 38: Error during planning: table 'datafusion.public.lines' not found",
+        ),
+        (
+            "CREATE SOURCE s WITH (connector = 'words');\nCREATE STREAM w AS SELECT value FROM s;",
+            "no sink: nothing would be computed. Add a sink, e.g. CREATE SINK out FROM w WITH (connector = 'console')",
+        ),
+        (
+            "CREATE SOURCE s WITH (connector = 'sockets', port = 9);",
+            "statement 1 at line 1, column 35: unknown source connector 'sockets'",
+        ),
+    ];
+    for (i, (script, message)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("bad{i}.sql"));
+        std::fs::write(&path, script).unwrap();
+        let o = sluice(&["run", "--clock", "simulated", "--batches", "1", path.to_str().unwrap()]);
+        assert!(!o.status.success(), "case {i} should fail");
+        let err = stderr(&o);
+        assert!(err.starts_with(&format!("error: {}: ", path.display())), "case {i}: {err}");
+        assert!(err.contains(message), "case {i}: expected {message:?} in {err:?}");
+        assert!(!stdout(&o).contains("Time:"), "case {i} ran a batch: {}", stdout(&o));
+    }
+}
+
+#[test]
+fn dash_c_runs_statements_and_prints_static_queries() {
+    let o = sluice(&["-c", "CREATE TABLE t (k INT) AS VALUES (1), (2); SELECT sum(k) AS total FROM t"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "+-------+\n| total |\n+-------+\n| 3     |\n+-------+\n");
+
+    let o = sluice(&[
+        "-c",
+        "CREATE SOURCE n (v BIGINT) WITH (connector = 'queue'); CREATE SINK o FROM n WITH (connector = 'console');",
+        "--clock",
+        "simulated",
+        "--batches",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), format!("{DASHES}\nTime: 1000 ms\n{DASHES}\n\n{DASHES}\nTime: 2000 ms\n{DASHES}\n\n"));
+}
+
+#[test]
+fn text_sink_writes_one_directory_per_batch_named_like_save_as_text_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("out").join("words");
+    let script = format!(
+        "CREATE TABLE d (w TEXT, n BIGINT) AS VALUES ('a', 1), (NULL, 2);
+         CREATE SOURCE s WITH (connector = 'constant', table = 'd');
+         CREATE SINK save FROM s WITH (connector = 'text', path = '{}', suffix = 'txt');",
+        prefix.display()
+    );
+    let o = sluice(&["-c", &script, "--clock", "simulated", "--batches", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for t in [1000, 2000] {
+        let batch_dir = PathBuf::from(format!("{}-{t}.txt", prefix.display()));
+        let part = std::fs::read_to_string(batch_dir.join("part-00000")).expect("part file");
+        assert_eq!(part, "(a,1)\n(null,2)\n");
+        assert!(batch_dir.join("_SUCCESS").exists());
+    }
+}
+
+#[test]
+fn ctrl_c_stops_after_a_whole_batch() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["run", "--clock", "simulated", "sql-examples/word_count.sql"])
+        .current_dir(repo_root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Wait for the first batch to be printed, then interrupt.
+    use std::io::Read;
+    let mut out = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("Time: 2000 ms") {
+        let n = out.read(&mut buf).expect("read");
+        assert!(n > 0, "sluice ended early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(kill.success());
+    out.read_to_end(&mut seen).expect("read rest");
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "graceful stop exits 0");
+    let text = String::from_utf8_lossy(&seen);
+    let got = batches(&text); // panics on a half-printed batch
+    let times: Vec<i64> = got.iter().map(|b| b.0).collect();
+    assert!(times.windows(2).all(|w| w[1] == w[0] + 1000), "no batch skipped: {times:?}");
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(err.contains("stopping after the batch in progress"), "{err}");
+}
