@@ -29,8 +29,9 @@ pub trait BatchClock: Send + Sync + std::fmt::Debug {
     fn now_ms(&self) -> i64;
     /// Returns once the clock has reached `t_ms`.
     async fn wait_until(&self, t_ms: i64);
-    /// Whether this clock follows the wall clock (a backlog can build up).
-    fn is_real_time(&self) -> bool {
+    /// Whether batches run back to back, each cut only when the previous one
+    /// is nearly done (simulated time), rather than when their time comes.
+    fn back_to_back(&self) -> bool {
         false
     }
 }
@@ -60,9 +61,6 @@ impl BatchClock for SystemClock {
         }
     }
 
-    fn is_real_time(&self) -> bool {
-        true
-    }
 }
 
 /// Batches back to back: waiting for `T` sets the time to `T` at once.
@@ -85,6 +83,10 @@ impl BatchClock for SimulatedClock {
 
     async fn wait_until(&self, t_ms: i64) {
         self.now.fetch_max(t_ms, Ordering::SeqCst);
+    }
+
+    fn back_to_back(&self) -> bool {
+        true
     }
 }
 

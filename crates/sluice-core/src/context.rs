@@ -266,7 +266,9 @@ impl StreamingContext {
             (None, ClockChoice::Simulated) => interval_ms,
             (None, _) => first_batch_time(clock.now_ms(), interval_ms),
         };
-        let queue = if clock.is_real_time() { 4096 } else { 1 };
+        // Batches whose time has come queue up (none is skipped); simulated time
+        // cuts the next batch only while the current one runs.
+        let queue = if clock.back_to_back() { 1 } else { 4096 };
         let (tx, rx) = mpsc::channel(queue);
         let (stop_tx, stop_rx) = watch::channel(false);
         let spec = JobSpec { clock, first_batch_time: first, interval_ms, max_batches: settings.max_batches };
@@ -350,5 +352,13 @@ impl StreamingContext {
     /// Whether any sink has been defined.
     pub async fn has_sinks(&self) -> bool {
         !self.inner.engine.lock().await.sinks.is_empty()
+    }
+}
+
+impl StreamingContext {
+    /// The streams that run each batch, in order (known once started): those
+    /// some sink depends on.
+    pub async fn running_streams(&self) -> Vec<String> {
+        self.inner.engine.lock().await.needed_streams().into_iter().map(str::to_string).collect()
     }
 }
