@@ -4,6 +4,7 @@
 //! cargo bench -p sluice-benches              # both benchmarks
 //! cargo bench -p sluice-benches -- floor     # per-batch overhead only
 //! cargo bench -p sluice-benches -- wordcount # word-count throughput only
+//! cargo bench -p sluice-benches -- threshold # single vs partitioned plan by batch size
 //! ```
 //!
 //! 1. `floor`: the per-batch cost of a 3-stream pipeline (filter → projection →
@@ -55,14 +56,13 @@ fn session() -> SessionContext {
     SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2))
 }
 
-async fn floor() {
-    let rows: Vec<String> = (0..10).map(|i| format!("({i}, 'w{}')", i % 3)).collect();
-    let values = rows.join(", ");
-    let batches = 3000usize;
-    let warmup = 200usize;
-
-    // sluice: planned once, executed per batch.
+/// sluice: the three streams planned once, executed per batch. `threshold`
+/// overrides the input row count at which the partitioned plan is used.
+async fn floor_sluice(values: &str, batches: usize, warmup: usize, threshold: Option<usize>) -> (Stats, f64) {
     let ssc = StreamingContext::with_registry(session(), Duration::from_secs(1), sluice_connectors::registry());
+    if let Some(t) = threshold {
+        ssc.set_parallel_threshold(t).await;
+    }
     ssc.sql(&format!(
         "CREATE TABLE ten (id BIGINT, word TEXT) AS VALUES {values};
          CREATE SOURCE events WITH (connector = 'constant', table = 'ten');"
@@ -75,23 +75,32 @@ async fn floor() {
     ssc.foreach_batch("counts", |_, _| async { Ok(()) }).await.expect("sink");
     ssc.set_clock(ClockChoice::Simulated);
     ssc.set_max_batches((batches + warmup) as u64);
-    // ids 0..9 → evens 0,2,4,6,8 → words w0,w2,w1,w0,w2 → 3 groups each batch.
     let started = Instant::now();
     ssc.start().await.expect("start");
     ssc.await_termination().await.expect("run");
     let wall = started.elapsed();
     let infos = ssc.batch_infos();
+    // ids 0..9 → evens 0,2,4,6,8 → words W0,W2,W1,W0,W2 → 3 groups each batch.
     assert!(infos.iter().all(|b| b.output_rows[0].1 == 3), "every batch yields the 3 groups");
     let times: Vec<Duration> = infos.iter().skip(warmup).map(|b| b.processing_time).collect();
-    let s = stats(times);
-    println!(
-        "floor/sluice     3-stream pipeline, 10-row batch: min {:.3} ms  median {:.3} ms  max {:.3} ms  ({} batches, {:.1} batches/s wall)",
-        ms(s.min),
-        ms(s.median),
-        ms(s.max),
-        batches,
-        (batches + warmup) as f64 / wall.as_secs_f64()
-    );
+    (stats(times), (batches + warmup) as f64 / wall.as_secs_f64())
+}
+
+async fn floor() {
+    let rows: Vec<String> = (0..10).map(|i| format!("({i}, 'w{}')", i % 3)).collect();
+    let values = rows.join(", ");
+    let batches = 3000usize;
+    let warmup = 200usize;
+
+    for (label, threshold) in [("", None), (" (partitioned plan forced)", Some(0))] {
+        let (s, rate) = floor_sluice(&values, batches, warmup, threshold).await;
+        println!(
+            "floor/sluice{label:<26} 3-stream pipeline, 10-row batch: min {:.3} ms  median {:.3} ms  max {:.3} ms  ({batches} batches, {rate:.0} batches/s wall)",
+            ms(s.min),
+            ms(s.median),
+            ms(s.max),
+        );
+    }
 
     // DataFusion afresh: register the batch, plan and run the three queries each time.
     let ctx = session();
@@ -142,37 +151,65 @@ fn zipf_batches(n: usize) -> Vec<RecordBatch> {
     (1..=n as i64).map(|t| source.generate(t * 1000).expect("batch")).collect()
 }
 
+/// Runs `total` batches (cycling through `data`) through the word-count stream;
+/// the first `warmup` are not counted.
+async fn wordcount_sluice(data: &[RecordBatch], total: usize, warmup: usize, threshold: Option<usize>) -> Stats {
+    let ssc = StreamingContext::new(session(), Duration::from_secs(1));
+    if let Some(t) = threshold {
+        ssc.set_parallel_threshold(t).await;
+    }
+    let queue = ssc.queue_source("lines", data[0].schema()).await.expect("queue");
+    ssc.sql(&format!("CREATE STREAM counts AS {WORDCOUNT_SQL}")).await.expect("stream");
+    // Check the answer as it goes: every batch's counts add up to its words.
+    let words = 2 * data[0].num_rows() as i64;
+    ssc.foreach_batch("counts", move |_, batches| async move {
+        let total: i64 = batches
+            .iter()
+            .map(|b| arrow::compute::sum(b.column(1).as_any().downcast_ref::<arrow::array::Int64Array>().expect("n")).unwrap_or(0))
+            .sum();
+        assert_eq!(total, words);
+        Ok(())
+    })
+    .await
+    .expect("sink");
+    for i in 0..total {
+        queue.push(data[i % data.len()].clone()).expect("push");
+    }
+    ssc.set_clock(ClockChoice::Simulated);
+    ssc.set_max_batches(total as u64);
+    ssc.start().await.expect("start");
+    ssc.await_termination().await.expect("run");
+    stats(ssc.batch_infos().iter().skip(warmup).map(|b| b.processing_time).collect())
+}
+
+/// Where a partitioned plan starts to pay: per-batch time of both plans by batch size.
+async fn threshold_sweep() {
+    let vocabulary: Vec<String> = (0..100_000).map(|i| format!("w{i}")).collect();
+    for lines in [1_000usize, 8_000, 32_000, 64_000, 128_000] {
+        let source = WordsSource::new(9, lines, 2, vocabulary.clone(), Some(1.0)).expect("words");
+        let data: Vec<RecordBatch> = (1..=4).map(|t| source.generate(t * 1000).expect("batch")).collect();
+        let total = 40;
+        let single = wordcount_sluice(&data, total, 4, Some(usize::MAX)).await;
+        let parallel = wordcount_sluice(&data, total, 4, Some(0)).await;
+        println!(
+            "threshold/{lines:>6} lines: 1 partition median {:.2} ms, 2 partitions median {:.2} ms",
+            ms(single.median),
+            ms(parallel.median)
+        );
+    }
+}
+
 async fn wordcount() {
     let distinct = 6;
     let rounds = 5;
     let data = zipf_batches(distinct);
     let words_per_batch = 400_000f64;
 
-    // sluice
-    let ssc = StreamingContext::new(session(), Duration::from_secs(1));
-    let queue = ssc.queue_source("lines", data[0].schema()).await.expect("queue");
-    ssc.sql(&format!("CREATE STREAM counts AS {WORDCOUNT_SQL}")).await.expect("stream");
-    // Check the answer as it goes: every batch's counts add up to its 400k words.
-    ssc.foreach_batch("counts", |_, batches| async move {
-        let total: i64 = batches
-            .iter()
-            .map(|b| arrow::compute::sum(b.column(1).as_any().downcast_ref::<arrow::array::Int64Array>().expect("n")).unwrap_or(0))
-            .sum();
-        assert_eq!(total, 400_000);
-        Ok(())
-    })
-    .await
-    .expect("sink");
     let total = distinct * rounds + distinct;
-    for i in 0..total {
-        queue.push(data[i % distinct].clone()).expect("push");
+    for (label, threshold) in [("", None), (" (1 partition)", Some(usize::MAX))] {
+        let s = wordcount_sluice(&data, total, distinct, threshold).await;
+        report(&format!("wordcount/sluice{label}"), s, words_per_batch);
     }
-    ssc.set_clock(ClockChoice::Simulated);
-    ssc.set_max_batches(total as u64);
-    ssc.start().await.expect("start");
-    ssc.await_termination().await.expect("run");
-    let times: Vec<Duration> = ssc.batch_infos().iter().skip(distinct).map(|b| b.processing_time).collect();
-    report("wordcount/sluice    ", stats(times), words_per_batch);
 
     // DataFusion directly: the same SQL over the same batch as a 2-partition MemTable.
     let ctx = session();
@@ -219,6 +256,9 @@ fn main() {
         }
         if wants("wordcount") {
             wordcount().await;
+        }
+        if wants("threshold") {
+            threshold_sweep().await;
         }
     });
 }

@@ -49,16 +49,50 @@ pub async fn run_script(name: &str, text: &str, flags: &RunFlags) -> Result<(), 
     if !ssc.has_stream_graph().await {
         return Ok(());
     }
+    // Listen for Ctrl-C before the first batch, so an early one is not lost.
+    let mut interrupts = Interrupts::listen().map_err(|e| format!("cannot listen for Ctrl-C: {e}"))?;
     ssc.start().await.map_err(|e| format!("{name}: {e}"))?;
     let stopper = ssc.clone();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if interrupts.next().await {
             eprintln!("stopping after the batch in progress (Ctrl-C again to quit now)");
             let _ = stopper.stop(true).await;
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if interrupts.next().await {
                 std::process::exit(130);
             }
         }
     });
     ssc.await_termination().await.map_err(|e| format!("{name}: {e}"))
+}
+
+/// Ctrl-C (SIGINT), registered as soon as this is created.
+struct Interrupts {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+}
+
+impl Interrupts {
+    fn listen() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+            Ok(Self { signal })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
+        }
+    }
+
+    /// Waits for the next Ctrl-C; false if none can come.
+    async fn next(&mut self) -> bool {
+        #[cfg(unix)]
+        {
+            self.signal.recv().await.is_some()
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await.is_ok()
+        }
+    }
 }

@@ -23,8 +23,11 @@ use datafusion::physical_plan::execution_plan::reset_plan_states;
 use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
 use datafusion::prelude::SessionContext;
 
-/// Input rows at or above which a batch runs on the partitioned plan.
-pub const DEFAULT_PARALLEL_THRESHOLD: usize = 65_536;
+/// Input rows at or above which a batch runs on the partitioned plan: one
+/// DataFusion batch. Measured (`cargo bench -p sluice-benches -- threshold`,
+/// docs/performance.md): word count on 2 cores is faster on one partition at
+/// 1k lines (0.16 vs 0.25 ms) and on two from 8k lines (0.87 vs 1.01 ms).
+pub const DEFAULT_PARALLEL_THRESHOLD: usize = 8_192;
 
 /// The planned-once physical plans of one stream.
 #[derive(Debug, Clone)]
