@@ -34,6 +34,7 @@
 //! ```
 
 pub mod clock;
+pub mod conform;
 pub mod context;
 pub mod engine;
 pub mod error;

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::compute::cast;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::sql::parser::Statement as DFStatement;
 use sluice_sql::sqlparser::ast::{Statement, TableObject};
@@ -19,6 +18,7 @@ use sluice_sql::{
     parse_duration, parse_script,
 };
 
+use crate::conform::conform_to_schema;
 use crate::context::StreamingContext;
 use crate::error::{Result, SluiceError, plan_error_at};
 use crate::sink::{SinkContext, SinkSpec};
@@ -211,27 +211,8 @@ impl StreamingContext {
         let statement = DFStatement::Statement(Box::new(Statement::Query(query)));
         let plan = self.session().state().statement_to_plan(statement).await?;
         let batches = self.session().execute_logical_plan(plan).await?.collect().await?;
-        let schema = handle.schema();
-        let mut rows = 0;
-        let mut converted = Vec::with_capacity(batches.len());
-        for b in batches {
-            if b.num_columns() != schema.fields().len() {
-                return crate::plan_err!(
-                    "INSERT INTO {table} gives {} columns; the source has {} ({})",
-                    b.num_columns(),
-                    schema.fields().len(),
-                    schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
-                );
-            }
-            let columns = b
-                .columns()
-                .iter()
-                .zip(schema.fields())
-                .map(|(c, f)| cast(c, f.data_type()))
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            rows += b.num_rows();
-            converted.push(RecordBatch::try_new(Arc::clone(&schema), columns)?);
-        }
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let converted = conform_to_schema(batches, &handle.schema(), &format!("source '{table}'"))?;
         handle.push_all(converted)?;
         Ok(Some(StatementOutput::Done(format!("queued {rows} rows into {table}"))))
     }

@@ -185,3 +185,22 @@ async fn per_batch_results_equal_datafusion_on_random_input() {
         assert_eq!(fmt(&got), fmt(&want), "batch {i} ({} rows)", input.num_rows());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transform_builds_a_stream_from_a_dataframe_function() {
+    use datafusion::prelude::{col, lit};
+    let ssc = StreamingContext::new(SessionContext::new(), Duration::from_secs(1));
+    let queue = ssc.queue_source("src", schema()).await.unwrap();
+    ssc.transform("big", "src", |df| df.filter(col("v").gt(lit(10)))?.select(vec![col("k")])).await.unwrap();
+    let err = ssc.transform("x", "nowhere", Ok).await.unwrap_err().to_string();
+    assert_eq!(err, "transform 'x' reads 'nowhere', which is not a source or stream");
+    let seen = collect_into(&ssc, "big", None).await;
+    queue.push(batch(vec![1, 2, 3], vec![5, 50, 500])).unwrap();
+    ssc.set_clock(ClockChoice::Simulated);
+    ssc.set_max_batches(1);
+    ssc.start().await.unwrap();
+    ssc.await_termination().await.unwrap();
+    let seen = seen.lock().unwrap();
+    let k: Vec<i64> = seen[0].1.iter().flat_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec()).collect();
+    assert_eq!((seen[0].0, k), (1000, vec![2, 3]));
+}

@@ -10,10 +10,10 @@
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::compute::cast;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::common::TableReference;
+use sluice_core::conform::conform_to_schema;
 use sluice_core::source::{Source, SourceContext, SourceFactory, SourceSpec};
 use sluice_core::{Result, plan_err};
 
@@ -59,24 +59,8 @@ pub struct ConstantSource {
 impl ConstantSource {
     /// Renames and casts the rows to the declared columns, by position.
     fn with_schema(name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Self> {
-        let mut out = Vec::with_capacity(batches.len());
-        for b in batches {
-            if b.num_columns() != schema.fields().len() {
-                return plan_err!(
-                    "constant source '{name}' declares {} columns but its rows have {}",
-                    schema.fields().len(),
-                    b.num_columns()
-                );
-            }
-            let cols = b
-                .columns()
-                .iter()
-                .zip(schema.fields())
-                .map(|(c, f)| cast(c, f.data_type()))
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            out.push(RecordBatch::try_new(Arc::clone(&schema), cols)?);
-        }
-        Ok(Self { schema, batches: out })
+        let batches = conform_to_schema(batches, &schema, &format!("constant source '{name}'"))?;
+        Ok(Self { schema, batches })
     }
 }
 
