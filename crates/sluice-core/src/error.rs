@@ -64,7 +64,10 @@ impl SluiceError {
         match self {
             SluiceError::Sql(e) => e.message.clone(),
             SluiceError::Plan { message, .. } => message.clone(),
-            SluiceError::DataFusion(e) => e.strip_backtrace(),
+            SluiceError::DataFusion(e) => match sql_parser_error(e) {
+                Some(parsed) => parsed.message,
+                None => e.strip_backtrace(),
+            },
             other => other.to_string(),
         }
     }
@@ -86,8 +89,19 @@ impl SluiceError {
 /// DataFusion attaches spans to some planning errors (unknown column, unknown
 /// table) when `sql_parser.collect_spans` is on.
 fn datafusion_location(e: &DataFusionError) -> Option<Location> {
+    if let Some(parsed) = sql_parser_error(e) {
+        return (parsed.location.line > 0).then_some(parsed.location);
+    }
     let span = e.diagnostic()?.span?;
     (span.start.line > 0).then(|| Location::new(span.start.line, span.start.column))
+}
+
+/// A syntax error DataFusion's parser found, with its place lifted out of the message.
+fn sql_parser_error(e: &DataFusionError) -> Option<SqlError> {
+    match e.find_root() {
+        DataFusionError::SQL(parser_error, _) => Some(SqlError::from_parser((**parser_error).clone(), Location::default())),
+        _ => None,
+    }
 }
 
 /// Returns early with a [`SluiceError::Plan`] built from a format string.
