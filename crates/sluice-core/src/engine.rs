@@ -105,6 +105,12 @@ impl Engine {
         self.streams.iter().find(|s| s.name == name).map(|s| (Arc::clone(&s.slot), s.plan.schema()))
     }
 
+    /// Whether `name` is a source or stream whose `batch_time` column is added
+    /// by its slot table (rather than selected by the stream itself).
+    pub fn adds_batch_time(&self, name: &str) -> bool {
+        self.relation(name).is_some_and(|(_, schema)| schema.column_with_name(BATCH_TIME).is_none())
+    }
+
     pub fn is_relation(&self, name: &str) -> bool {
         self.relation(name).is_some()
     }

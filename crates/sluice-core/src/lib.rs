@@ -49,6 +49,7 @@ pub mod sink;
 pub mod slot;
 pub mod source;
 pub mod statements;
+pub mod wildcard;
 
 pub use clock::{BatchClock, ManualClock, SimulatedClock, SystemClock};
 pub use context::{ClockChoice, StreamingContext};

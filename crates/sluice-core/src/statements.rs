@@ -19,6 +19,7 @@ use sluice_sql::{
 };
 
 use crate::conform::conform_to_schema;
+use crate::wildcard::hide_batch_time;
 use crate::context::StreamingContext;
 use crate::error::{Result, SluiceError, plan_error_at};
 use crate::sink::{SinkContext, SinkSpec};
@@ -127,7 +128,12 @@ impl StreamingContext {
             ));
         }
         c.options.check_known(&format!("stream '{}'", c.name), &[])?;
-        let statement = DFStatement::Statement(Box::new(Statement::Query(c.query.clone())));
+        let mut query = c.query.clone();
+        {
+            let engine = self.engine().lock().await;
+            hide_batch_time(&mut query, &|name: &str| engine.adds_batch_time(name));
+        }
+        let statement = DFStatement::Statement(Box::new(Statement::Query(query)));
         let logical = self.session().state().statement_to_plan(statement).await.map_err(|e| {
             let loc = SluiceError::DataFusion(e);
             let location = loc.location().unwrap_or(c.query_location);
