@@ -49,6 +49,9 @@ pub struct RunFlags {
     /// The first batch time, in ms since the epoch (a multiple of the batch interval).
     #[arg(long = "start-ms", value_name = "T", global = true)]
     pub start_ms: Option<i64>,
+    /// Serve the status page on this address (not available in this version yet).
+    #[arg(long, value_name = "ADDR", global = true)]
+    pub ui: Option<String>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -68,6 +71,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(addr) = &cli.flags.ui {
+        eprintln!("error: --ui {addr}: the status page is not available in this version of sluice yet");
+        return ExitCode::FAILURE;
+    }
     let result = runtime.block_on(async {
         match (cli.sub, cli.command) {
             (Some(Command::Run { script }), _) => {

@@ -234,3 +234,10 @@ fn ctrl_c_stops_after_a_whole_batch() {
     child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     assert!(err.contains("stopping after the batch in progress"), "{err}");
 }
+
+#[test]
+fn the_ui_flag_is_accepted_and_says_it_is_not_available_yet() {
+    let o = sluice(&["run", "--ui", "127.0.0.1:4040", "sql-examples/word_count.sql"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--ui 127.0.0.1:4040: the status page is not available in this version of sluice yet"), "{}", stderr(&o));
+}

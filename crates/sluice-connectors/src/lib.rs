@@ -13,7 +13,7 @@
 //! | `queue` | source | `queueStream` fed by the application (in `sluice-core`) |
 //! | `console` | sink | `print(n)` |
 //! | `text` | sink | `saveAsTextFiles(prefix, suffix)` |
-//! | `parquet`, `csv`, `json` | sinks | one file per batch on any object_store URL |
+//! | `parquet`, `csv`, `json` | sinks | one file per batch: a local path, `file://`, `memory://`, or a store registered in the session |
 //!
 //! ```
 //! let registry = sluice_connectors::registry();

@@ -16,10 +16,13 @@
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::compute::cast;
+use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::SchemaRef;
 
 use crate::error::Result;
+
+/// A value that does not fit its column is an error, never a silent NULL.
+const STRICT: CastOptions<'static> = CastOptions { safe: false, format_options: arrow::util::display::FormatOptions::new() };
 
 /// Casts and renames each batch's columns to `schema`, by position. `target`
 /// names what the rows go into, for the error when the column counts differ.
@@ -38,7 +41,7 @@ pub fn conform_to_schema(batches: Vec<RecordBatch>, schema: &SchemaRef, target: 
             .columns()
             .iter()
             .zip(schema.fields())
-            .map(|(c, f)| cast(c, f.data_type()))
+            .map(|(c, f)| cast_with_options(c, f.data_type(), &STRICT))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         out.push(RecordBatch::try_new(Arc::clone(schema), columns)?);
     }

@@ -38,7 +38,7 @@ use datafusion::prelude::SessionContext;
 use datafusion::common::TableReference;
 use sluice_sql::format_duration;
 use tokio::sync::{Mutex, mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::task::AbortHandle;
 
 use crate::clock::{BatchClock, ManualClock, SimulatedClock, SystemClock, first_batch_time};
 use crate::engine::Engine;
@@ -71,8 +71,12 @@ struct RunSettings {
 
 struct Job {
     stop: watch::Sender<bool>,
-    processor: Option<JoinHandle<Result<()>>>,
-    generator: JoinHandle<()>,
+    processor: AbortHandle,
+    generator: AbortHandle,
+    /// Set once the job has ended (and its sinks are closed).
+    done: watch::Receiver<bool>,
+    /// How it ended; the first `await_termination` takes an error.
+    outcome: Arc<std::sync::Mutex<Option<Result<()>>>>,
 }
 
 struct Inner {
@@ -136,8 +140,9 @@ impl StreamingContext {
         if interval.as_millis() == 0 {
             return crate::config_err!("batch_interval must be positive");
         }
+        let started = self.is_started().await;
         let mut engine = self.inner.engine.lock().await;
-        if !engine.sources.is_empty() || self.is_started().await {
+        if !engine.sources.is_empty() || started {
             return crate::config_err!(
                 "batch_interval is {} and cannot change once a source exists; SET batch_interval before the first CREATE SOURCE",
                 format_duration(engine.batch_interval)
@@ -187,8 +192,14 @@ impl StreamingContext {
     /// A source the application pushes batches into (Spark's `queueStream`,
     /// one pushed item per batch).
     pub async fn queue_source(&self, name: &str, schema: SchemaRef) -> Result<QueueHandle> {
+        self.queue_source_with(name, schema, true).await
+    }
+
+    /// A queue source; `one_at_a_time = false` puts everything queued into the
+    /// next batch (Spark's `queueStream(queue, oneAtATime = false)`).
+    pub async fn queue_source_with(&self, name: &str, schema: SchemaRef, one_at_a_time: bool) -> Result<QueueHandle> {
         self.check_not_started("create a source").await?;
-        let source = QueueSource::new(schema, true);
+        let source = QueueSource::new(schema, one_at_a_time);
         let handle = source.queue_handle_inner();
         self.inner.engine.lock().await.add_source(name, "queue", Box::new(source))?;
         Ok(handle)
@@ -246,7 +257,12 @@ impl StreamingContext {
             engine.prepare()?;
             (engine.source_handles(), engine.batch_interval)
         };
-        let interval_ms = interval.as_millis() as i64;
+        let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(0);
+        if interval_ms <= 0 {
+            return crate::config_err!(
+                "the batch interval must be at least 1 ms, not {interval:?}"
+            );
+        }
         let settings = self.settings().clone();
         let clock: Arc<dyn BatchClock> = match &settings.clock {
             ClockChoice::System => Arc::new(SystemClock),
@@ -272,7 +288,7 @@ impl StreamingContext {
         let (tx, rx) = mpsc::channel(queue);
         let (stop_tx, stop_rx) = watch::channel(false);
         let spec = JobSpec { clock, first_batch_time: first, interval_ms, max_batches: settings.max_batches };
-        let generator = tokio::spawn(generate(spec, sources, tx, stop_rx));
+        let generator = tokio::spawn(generate(spec, sources, tx, stop_rx)).abort_handle();
         let processor = tokio::spawn(process(
             Arc::clone(&self.inner.engine),
             rx,
@@ -280,37 +296,55 @@ impl StreamingContext {
             Arc::clone(&self.inner.metrics),
             settings.max_batches,
         ));
-        *job = Some(Job { stop: stop_tx, processor: Some(processor), generator });
+        let abort = processor.abort_handle();
+        let (done_tx, done) = watch::channel(false);
+        let outcome: Arc<std::sync::Mutex<Option<Result<()>>>> = Arc::default();
+        let record = Arc::clone(&outcome);
+        let stop_on_end = stop_tx.clone();
+        tokio::spawn(async move {
+            let result = match processor.await {
+                Ok(r) => r,
+                Err(e) if e.is_cancelled() => Ok(()),
+                Err(e) => Err(SluiceError::Config(format!("the job panicked: {e}"))),
+            };
+            *record.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+            stop_on_end.send_replace(true);
+            done_tx.send_replace(true);
+        });
+        *job = Some(Job { stop: stop_tx, processor: abort, generator, done, outcome });
         Ok(())
     }
 
     /// Waits until the job ends (stopped, `max_batches` reached, or failed).
+    /// A failure is returned to the first caller.
     pub async fn await_termination(&self) -> Result<()> {
-        let handle = {
-            let mut job = self.inner.job.lock().await;
-            match job.as_mut() {
+        let (mut done, outcome) = {
+            let job = self.inner.job.lock().await;
+            match job.as_ref() {
                 None => return crate::config_err!("the job was not started"),
-                Some(j) => j.processor.take(),
+                Some(j) => (j.done.clone(), Arc::clone(&j.outcome)),
             }
         };
-        match handle {
-            None => Ok(()),
-            Some(h) => h.await.map_err(|e| SluiceError::Config(format!("the job panicked: {e}")))?,
-        }
+        let _ = done.wait_for(|d| *d).await;
+        let result = outcome.lock().unwrap_or_else(|e| e.into_inner()).take();
+        result.unwrap_or(Ok(()))
     }
 
-    /// Stops the job. `graceful`: the batch in progress finishes and sinks are
-    /// closed; otherwise the batch in progress is abandoned.
+    /// Stops the job and waits until it has stopped. `graceful`: the batch in
+    /// progress finishes and the sinks are closed; otherwise the batch in
+    /// progress is abandoned. A failure of the job is left for `await_termination`.
     pub async fn stop(&self, graceful: bool) -> Result<()> {
-        let job = self.inner.job.lock().await;
-        let Some(j) = job.as_ref() else { return Ok(()) };
-        j.stop.send_replace(true);
-        if !graceful {
-            if let Some(p) = &j.processor {
-                p.abort();
+        let mut done = {
+            let job = self.inner.job.lock().await;
+            let Some(j) = job.as_ref() else { return Ok(()) };
+            j.stop.send_replace(true);
+            if !graceful {
+                j.processor.abort();
+                j.generator.abort();
             }
-            j.generator.abort();
-        }
+            j.done.clone()
+        };
+        let _ = done.wait_for(|d| *d).await;
         Ok(())
     }
 

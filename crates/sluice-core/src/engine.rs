@@ -56,7 +56,7 @@ pub struct SinkNode {
     pub name: String,
     pub from: String,
     pub connector: String,
-    pub sink: Box<dyn Sink>,
+    pub sink: SharedSink,
 }
 
 /// The rows of one batch, cut from every source.
@@ -200,7 +200,7 @@ impl Engine {
             name: name.to_string(),
             from: from.to_string(),
             connector: connector.to_string(),
-            sink,
+            sink: Arc::new(Mutex::new(sink)),
         });
         Ok(())
     }
@@ -246,33 +246,36 @@ impl Engine {
         self.sources.iter().map(|s| (s.name.clone(), Arc::clone(&s.source))).collect()
     }
 
-    /// Runs one cut batch through the needed streams into the sinks.
-    pub async fn process(&mut self, cut: CutBatch) -> Result<BatchInfo> {
-        let started = Instant::now();
+    /// Runs one cut batch through the needed streams and returns what each
+    /// sink is to receive. The caller writes the sinks without holding the
+    /// engine, so a sink (a `foreach_batch` callback) may use the context.
+    pub async fn run_streams(&mut self, cut: CutBatch) -> Result<BatchOutputs> {
         let t = cut.batch_time;
         let mut input_rows = Vec::with_capacity(self.sources.len());
         for (node, batches) in self.sources.iter().zip(cut.inputs) {
             node.slot.set(t, batches);
             input_rows.push((node.name.clone(), node.slot.rows()));
         }
-        let result = self.run_streams_and_sinks(t).await;
+        let result = self.run_needed_streams(t).await;
+        let writes = self
+            .sinks
+            .iter()
+            .filter_map(|s| {
+                let (slot, _) = self.relation(&s.from)?;
+                Some(SinkWrite { name: s.name.clone(), sink: Arc::clone(&s.sink), contents: slot.get() })
+            })
+            .collect();
         for s in &self.sources {
             s.slot.clear();
         }
         for s in &self.streams {
             s.slot.clear();
         }
-        let output_rows = result?;
-        Ok(BatchInfo {
-            batch_time: t,
-            input_rows,
-            output_rows,
-            scheduling_delay: started.saturating_duration_since(cut.cut_at),
-            processing_time: started.elapsed(),
-        })
+        result?;
+        Ok(BatchOutputs { batch_time: t, input_rows, writes })
     }
 
-    async fn run_streams_and_sinks(&mut self, t: i64) -> Result<Vec<(String, usize)>> {
+    async fn run_needed_streams(&self, t: i64) -> Result<()> {
         for &i in &self.needed {
             let stream = &self.streams[i];
             let rows: usize = stream
@@ -288,30 +291,51 @@ impl Engine {
             })?;
             stream.slot.set(t, out);
         }
-        let mut output_rows = Vec::with_capacity(self.sinks.len());
-        for i in 0..self.sinks.len() {
-            let Some((slot, _)) = self.relation(&self.sinks[i].from) else { continue };
-            let contents = slot.get();
-            let sink = &mut self.sinks[i];
-            sink.sink.write(t, &contents.batches).await.map_err(|e| SluiceError::Sink {
-                name: sink.name.clone(),
+        Ok(())
+    }
+
+    /// The sinks, for writing and closing them without holding the engine.
+    pub fn sink_handles(&self) -> Vec<(String, SharedSink)> {
+        self.sinks.iter().map(|s| (s.name.clone(), Arc::clone(&s.sink))).collect()
+    }
+}
+
+/// A sink shared between the engine and the job that writes it.
+pub type SharedSink = Arc<Mutex<Box<dyn Sink>>>;
+
+/// One sink's share of a batch.
+pub struct SinkWrite {
+    pub name: String,
+    pub sink: SharedSink,
+    pub contents: crate::slot::SlotContents,
+}
+
+/// A batch's results, ready for the sinks.
+pub struct BatchOutputs {
+    pub batch_time: i64,
+    pub input_rows: Vec<(String, usize)>,
+    pub writes: Vec<SinkWrite>,
+}
+
+impl BatchOutputs {
+    /// Writes every sink, in order; the first failure stops the batch.
+    pub async fn write(self, scheduling_delay: Duration, started: Instant) -> Result<BatchInfo> {
+        let t = self.batch_time;
+        let mut output_rows = Vec::with_capacity(self.writes.len());
+        for w in self.writes {
+            w.sink.lock().await.write(t, &w.contents.batches).await.map_err(|e| SluiceError::Sink {
+                name: w.name.clone(),
                 batch_time: t,
                 message: e.to_string(),
             })?;
-            output_rows.push((sink.name.clone(), contents.rows));
+            output_rows.push((w.name, w.contents.rows));
         }
-        Ok(output_rows)
-    }
-
-    /// Closes every sink (end of the job).
-    pub async fn close_sinks(&mut self) -> Result<()> {
-        for s in &mut self.sinks {
-            s.sink.close().await.map_err(|e| SluiceError::Sink {
-                name: s.name.clone(),
-                batch_time: 0,
-                message: format!("closing: {e}"),
-            })?;
-        }
-        Ok(())
+        Ok(BatchInfo {
+            batch_time: t,
+            input_rows: self.input_rows,
+            output_rows,
+            scheduling_delay,
+            processing_time: started.elapsed(),
+        })
     }
 }

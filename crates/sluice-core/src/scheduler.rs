@@ -95,7 +95,15 @@ pub async fn process(
             Some(Err(e)) => break Err(e),
             Some(Ok(cut)) => cut,
         };
-        let info = engine.lock().await.process(cut).await;
+        let started = Instant::now();
+        let scheduling_delay = started.saturating_duration_since(cut.cut_at);
+        // Streams run under the engine lock; sinks are written after it is
+        // released, so a foreach_batch callback may use the context.
+        let outputs = engine.lock().await.run_streams(cut).await;
+        let info = match outputs {
+            Ok(outputs) => outputs.write(scheduling_delay, started).await,
+            Err(e) => Err(e),
+        };
         match info {
             Ok(info) => metrics.record(info),
             Err(e) => break Err(e),
@@ -103,6 +111,12 @@ pub async fn process(
         done += 1;
     };
     stop_tx.send_replace(true);
-    let closed = engine.lock().await.close_sinks().await;
+    let sinks = engine.lock().await.sink_handles();
+    let mut closed = Ok(());
+    for (name, sink) in sinks {
+        if let Err(e) = sink.lock().await.close().await {
+            closed = closed.and(Err(SluiceError::Sink { name, batch_time: 0, message: format!("closing: {e}") }));
+        }
+    }
     result.and(closed)
 }

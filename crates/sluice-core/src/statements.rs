@@ -177,9 +177,11 @@ impl StreamingContext {
         if let Some(out) = self.insert_into_queue(&text).await? {
             return Ok(out);
         }
-        let df = self.session().sql(&text).await?;
+        // Plan first: a statement that reads a source or stream is refused
+        // before anything (CREATE TABLE AS, say) runs.
+        let plan = self.session().state().create_logical_plan(&text).await?;
         let engine = self.engine().lock().await;
-        let streams = engine.inputs_of(df.logical_plan())?;
+        let streams = engine.inputs_of(&plan)?;
         if let Some(name) = streams.first() {
             return crate::plan_err!(
                 "'{name}' is a source or stream, whose rows change every batch; query it with \
@@ -187,6 +189,7 @@ impl StreamingContext {
             );
         }
         drop(engine);
+        let df = self.session().execute_logical_plan(plan).await?;
         // DDL runs inside `sql()` and leaves an empty relation with no columns.
         let is_query = !df.schema().fields().is_empty();
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());

@@ -204,3 +204,58 @@ async fn transform_builds_a_stream_from_a_dataframe_function() {
     let k: Vec<i64> = seen[0].1.iter().flat_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec()).collect();
     assert_eq!((seen[0].0, k), (1000, vec![2, 3]));
 }
+
+/// A foreach_batch callback may use the context: sinks are written after the
+/// engine is released (feeding a queue from a callback must not deadlock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_can_use_the_context_and_stop_waits_for_the_end() {
+    let (ssc, clock) = context(SessionContext::new()).await;
+    let queue = ssc.queue_source("src", schema()).await.unwrap();
+    let _feedback = ssc.queue_source("feedback", schema()).await.unwrap();
+    let seen = collect_into(&ssc, "feedback", None).await;
+    let inner = ssc.clone();
+    ssc.foreach_batch("src", move |t, _| {
+        let ssc = inner.clone();
+        async move {
+            assert_eq!(ssc.batch_interval().await, Duration::from_secs(1));
+            ssc.sql(&format!("INSERT INTO feedback VALUES ({t}, 0)")).await?;
+            Ok(())
+        }
+    })
+    .await
+    .unwrap();
+    queue.push(batch(vec![1], vec![1])).unwrap();
+    ssc.start().await.unwrap();
+    for n in 1..=3 {
+        clock.advance_ms(1_000);
+        tokio::time::timeout(Duration::from_secs(30), ssc.wait_for_batches(n)).await.expect("no deadlock").unwrap();
+    }
+    // The feedback written in batch 1000 is read in batch 2000, and so on.
+    let got: Vec<(i64, i64)> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, b)| !b.is_empty())
+        .map(|(t, b)| (*t, b[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0)))
+        .collect();
+    assert_eq!(got, vec![(2000, 1000), (3000, 2000)]);
+    ssc.stop(true).await.unwrap();
+    // Waiting on a stopped job, or stopping it again, returns at once.
+    ssc.await_termination().await.unwrap();
+    ssc.stop(true).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_returns_once_the_batch_in_progress_is_done() {
+    let (ssc, clock) = context(SessionContext::new()).await;
+    let queue = ssc.queue_source("src", schema()).await.unwrap();
+    let seen = collect_into(&ssc, "src", Some(Duration::from_millis(100))).await;
+    queue.push(batch(vec![1], vec![1])).unwrap();
+    ssc.start().await.unwrap();
+    clock.advance_ms(1_000);
+    // The first batch's sink takes 100 ms; stop while it runs.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    ssc.stop(true).await.unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 1, "the batch in progress finished before stop returned");
+    assert_eq!(ssc.completed_batches(), 1);
+}

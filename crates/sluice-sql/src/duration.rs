@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+/// The longest duration accepted: 1000 days.
+const MAX_DURATION_MS: u64 = 1000 * 86_400_000;
+
 /// Parses a duration such as `5 seconds`, `1 second`, `500 milliseconds`,
 /// `500ms`, `2 minutes`, `1 hour`, `1.5 s`. Returns a message naming the
 /// accepted units when the text is not a duration.
@@ -30,6 +33,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let ms = value * unit_ms;
     if !ms.is_finite() || ms < 0.0 || ms.fract() != 0.0 {
         return Err(format!("'{text}' is not a whole number of milliseconds"));
+    }
+    if ms > MAX_DURATION_MS as f64 {
+        return Err(format!("'{text}' is too long: at most 1000 days"));
     }
     Ok(Duration::from_millis(ms as u64))
 }
@@ -70,6 +76,7 @@ mod tests {
         assert!(parse_duration("fast").unwrap_err().contains("not a duration"));
         assert!(parse_duration("5 parsecs").unwrap_err().contains("units"));
         assert!(parse_duration("0.1 ms").unwrap_err().contains("whole number"));
+        assert!(parse_duration("10000000000000000000 ms").unwrap_err().contains("too long"));
     }
 
     #[test]

@@ -59,7 +59,15 @@ impl Source for RateSource {
     }
 
     async fn cut(&mut self, batch_time: i64) -> Result<Vec<RecordBatch>> {
-        let millirows = self.rows_per_second * self.interval_ms as u64 + self.carry_millirows;
+        let millirows = self
+            .rows_per_second
+            .checked_mul(self.interval_ms as u64)
+            .and_then(|m| m.checked_add(self.carry_millirows))
+            .filter(|m| m / 1000 <= i64::MAX as u64)
+            .ok_or_else(|| sluice_core::SluiceError::Config(format!(
+                "rate source: rows_per_second {} is too large for a batch",
+                self.rows_per_second
+            )))?;
         let n = (millirows / 1000) as i64;
         self.carry_millirows = millirows % 1000;
         let start = batch_time - self.interval_ms;

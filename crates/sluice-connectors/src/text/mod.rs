@@ -42,6 +42,8 @@ impl SinkFactory for TextSinkFactory {
     async fn create(&self, spec: SinkSpec, ctx: &SinkContext) -> Result<Box<dyn Sink>> {
         let prefix = spec.options.require("path", "the 'text' sink")?.to_string();
         let suffix = spec.options.get("suffix").map(str::to_string);
+        // Resolve now so a bad URL fails before the first batch.
+        resolve(&ctx.session, &batch_dir_name(&prefix, suffix.as_deref(), 0))?;
         Ok(Box::new(TextSink { session: ctx.session.clone(), name: spec.name, prefix, suffix }))
     }
 }

@@ -135,8 +135,9 @@ impl WordsSource {
     pub fn generate(&self, batch_time: i64) -> Result<RecordBatch> {
         let mut rng = SmallRng::seed_from_u64(self.seed ^ (batch_time as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let n = self.vocabulary.words.len();
-        let mut values: Vec<u8> = Vec::with_capacity(self.rows_per_batch * self.words_per_line * 8);
-        let mut offsets: Vec<i32> = Vec::with_capacity(self.rows_per_batch + 1);
+        let mut values: Vec<u8> =
+            Vec::with_capacity(self.rows_per_batch.saturating_mul(self.words_per_line).saturating_mul(8).min(1 << 31));
+        let mut offsets: Vec<i32> = Vec::with_capacity(self.rows_per_batch.saturating_add(1).min(1 << 28));
         offsets.push(0);
         for _ in 0..self.rows_per_batch {
             for w in 0..self.words_per_line {
