@@ -31,11 +31,13 @@ use sluice_core::{ClockChoice, StreamingContext};
 const FLOOR_SQL: [(&str, &str); 3] = [
     ("evens", "SELECT id, word FROM events WHERE id % 2 = 0"),
     ("shouted", "SELECT id, upper(word) AS word FROM evens"),
-    ("counts", "SELECT word, count(*) AS n FROM shouted GROUP BY word"),
+    (
+        "counts",
+        "SELECT word, count(*) AS n FROM shouted GROUP BY word",
+    ),
 ];
 
-const WORDCOUNT_SQL: &str =
-    "SELECT word, count(*) AS n FROM (SELECT unnest(string_to_array(value, ' ')) AS word FROM lines) GROUP BY word";
+const WORDCOUNT_SQL: &str = "SELECT word, count(*) AS n FROM (SELECT unnest(string_to_array(value, ' ')) AS word FROM lines) GROUP BY word";
 
 struct Stats {
     min: Duration,
@@ -45,7 +47,11 @@ struct Stats {
 
 fn stats(mut samples: Vec<Duration>) -> Stats {
     samples.sort();
-    Stats { min: samples[0], median: samples[samples.len() / 2], max: samples[samples.len() - 1] }
+    Stats {
+        min: samples[0],
+        median: samples[samples.len() / 2],
+        max: samples[samples.len() - 1],
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -58,8 +64,17 @@ fn session() -> SessionContext {
 
 /// sluice: the three streams planned once, executed per batch. `threshold`
 /// overrides the input row count at which the partitioned plan is used.
-async fn floor_sluice(values: &str, batches: usize, warmup: usize, threshold: Option<usize>) -> (Stats, f64) {
-    let ssc = StreamingContext::with_registry(session(), Duration::from_secs(1), sluice_connectors::registry());
+async fn floor_sluice(
+    values: &str,
+    batches: usize,
+    warmup: usize,
+    threshold: Option<usize>,
+) -> (Stats, f64) {
+    let ssc = StreamingContext::with_registry(
+        session(),
+        Duration::from_secs(1),
+        sluice_connectors::registry(),
+    );
     if let Some(t) = threshold {
         ssc.set_parallel_threshold(t).await;
     }
@@ -70,9 +85,13 @@ async fn floor_sluice(values: &str, batches: usize, warmup: usize, threshold: Op
     .await
     .expect("setup");
     for (name, sql) in FLOOR_SQL {
-        ssc.sql(&format!("CREATE STREAM {name} AS {sql}")).await.expect("stream");
+        ssc.sql(&format!("CREATE STREAM {name} AS {sql}"))
+            .await
+            .expect("stream");
     }
-    ssc.foreach_batch("counts", |_, _| async { Ok(()) }).await.expect("sink");
+    ssc.foreach_batch("counts", |_, _| async { Ok(()) })
+        .await
+        .expect("sink");
     ssc.set_clock(ClockChoice::Simulated);
     ssc.set_max_batches((batches + warmup) as u64);
     let started = Instant::now();
@@ -81,8 +100,15 @@ async fn floor_sluice(values: &str, batches: usize, warmup: usize, threshold: Op
     let wall = started.elapsed();
     let infos = ssc.batch_infos();
     // ids 0..9 → evens 0,2,4,6,8 → words W0,W2,W1,W0,W2 → 3 groups each batch.
-    assert!(infos.iter().all(|b| b.output_rows[0].1 == 3), "every batch yields the 3 groups");
-    let times: Vec<Duration> = infos.iter().skip(warmup).map(|b| b.processing_time).collect();
+    assert!(
+        infos.iter().all(|b| b.output_rows[0].1 == 3),
+        "every batch yields the 3 groups"
+    );
+    let times: Vec<Duration> = infos
+        .iter()
+        .skip(warmup)
+        .map(|b| b.processing_time)
+        .collect();
     (stats(times), (batches + warmup) as f64 / wall.as_secs_f64())
 }
 
@@ -104,7 +130,13 @@ async fn floor() {
 
     // DataFusion afresh: register the batch, plan and run the three queries each time.
     let ctx = session();
-    let ten = ctx.sql(&format!("VALUES {values}")).await.expect("values").collect().await.expect("rows");
+    let ten = ctx
+        .sql(&format!("VALUES {values}"))
+        .await
+        .expect("values")
+        .collect()
+        .await
+        .expect("rows");
     let ten: Vec<RecordBatch> = ten
         .into_iter()
         .map(|b| {
@@ -121,15 +153,27 @@ async fn floor() {
         let mut input = ten.clone();
         let mut name = "events";
         ctx.deregister_table(name).expect("deregister");
-        ctx.register_table(name, Arc::new(MemTable::try_new(input[0].schema(), vec![input.clone()]).expect("mem")))
-            .expect("register");
+        ctx.register_table(
+            name,
+            Arc::new(MemTable::try_new(input[0].schema(), vec![input.clone()]).expect("mem")),
+        )
+        .expect("register");
         for (stream, sql) in FLOOR_SQL {
-            input = ctx.sql(sql).await.expect("plan").collect().await.expect("run");
+            input = ctx
+                .sql(sql)
+                .await
+                .expect("plan")
+                .collect()
+                .await
+                .expect("run");
             name = stream;
             ctx.deregister_table(name).expect("deregister");
             if let Some(first) = input.first() {
-                ctx.register_table(name, Arc::new(MemTable::try_new(first.schema(), vec![input.clone()]).expect("mem")))
-                    .expect("register");
+                ctx.register_table(
+                    name,
+                    Arc::new(MemTable::try_new(first.schema(), vec![input.clone()]).expect("mem")),
+                )
+                .expect("register");
             }
         }
         if i >= warmup {
@@ -148,24 +192,44 @@ async fn floor() {
 fn zipf_batches(n: usize) -> Vec<RecordBatch> {
     let vocabulary: Vec<String> = (0..100_000).map(|i| format!("w{i}")).collect();
     let source = WordsSource::new(7, 200_000, 2, vocabulary, Some(1.0)).expect("words");
-    (1..=n as i64).map(|t| source.generate(t * 1000).expect("batch")).collect()
+    (1..=n as i64)
+        .map(|t| source.generate(t * 1000).expect("batch"))
+        .collect()
 }
 
 /// Runs `total` batches (cycling through `data`) through the word-count stream;
 /// the first `warmup` are not counted.
-async fn wordcount_sluice(data: &[RecordBatch], total: usize, warmup: usize, threshold: Option<usize>) -> Stats {
+async fn wordcount_sluice(
+    data: &[RecordBatch],
+    total: usize,
+    warmup: usize,
+    threshold: Option<usize>,
+) -> Stats {
     let ssc = StreamingContext::new(session(), Duration::from_secs(1));
     if let Some(t) = threshold {
         ssc.set_parallel_threshold(t).await;
     }
-    let queue = ssc.queue_source("lines", data[0].schema()).await.expect("queue");
-    ssc.sql(&format!("CREATE STREAM counts AS {WORDCOUNT_SQL}")).await.expect("stream");
+    let queue = ssc
+        .queue_source("lines", data[0].schema())
+        .await
+        .expect("queue");
+    ssc.sql(&format!("CREATE STREAM counts AS {WORDCOUNT_SQL}"))
+        .await
+        .expect("stream");
     // Check the answer as it goes: every batch's counts add up to its words.
     let words = 2 * data[0].num_rows() as i64;
     ssc.foreach_batch("counts", move |_, batches| async move {
         let total: i64 = batches
             .iter()
-            .map(|b| arrow::compute::sum(b.column(1).as_any().downcast_ref::<arrow::array::Int64Array>().expect("n")).unwrap_or(0))
+            .map(|b| {
+                arrow::compute::sum(
+                    b.column(1)
+                        .as_any()
+                        .downcast_ref::<arrow::array::Int64Array>()
+                        .expect("n"),
+                )
+                .unwrap_or(0)
+            })
             .sum();
         assert_eq!(total, words);
         Ok(())
@@ -179,7 +243,13 @@ async fn wordcount_sluice(data: &[RecordBatch], total: usize, warmup: usize, thr
     ssc.set_max_batches(total as u64);
     ssc.start().await.expect("start");
     ssc.await_termination().await.expect("run");
-    stats(ssc.batch_infos().iter().skip(warmup).map(|b| b.processing_time).collect())
+    stats(
+        ssc.batch_infos()
+            .iter()
+            .skip(warmup)
+            .map(|b| b.processing_time)
+            .collect(),
+    )
 }
 
 /// Where a partitioned plan starts to pay: per-batch time of both plans by batch size.
@@ -187,7 +257,9 @@ async fn threshold_sweep() {
     let vocabulary: Vec<String> = (0..100_000).map(|i| format!("w{i}")).collect();
     for lines in [1_000usize, 8_000, 32_000, 64_000, 128_000] {
         let source = WordsSource::new(9, lines, 2, vocabulary.clone(), Some(1.0)).expect("words");
-        let data: Vec<RecordBatch> = (1..=4).map(|t| source.generate(t * 1000).expect("batch")).collect();
+        let data: Vec<RecordBatch> = (1..=4)
+            .map(|t| source.generate(t * 1000).expect("batch"))
+            .collect();
         let total = 40;
         let single = wordcount_sluice(&data, total, 4, Some(usize::MAX)).await;
         let parallel = wordcount_sluice(&data, total, 4, Some(0)).await;
@@ -217,12 +289,24 @@ async fn wordcount() {
     for i in 0..total {
         let batch = &data[i % distinct];
         let half = batch.num_rows() / 2;
-        let parts = vec![vec![batch.slice(0, half)], vec![batch.slice(half, batch.num_rows() - half)]];
+        let parts = vec![
+            vec![batch.slice(0, half)],
+            vec![batch.slice(half, batch.num_rows() - half)],
+        ];
         let t = Instant::now();
         ctx.deregister_table("lines").expect("deregister");
-        ctx.register_table("lines", Arc::new(MemTable::try_new(batch.schema(), parts).expect("mem")))
-            .expect("register");
-        let out = ctx.sql(WORDCOUNT_SQL).await.expect("plan").collect().await.expect("run");
+        ctx.register_table(
+            "lines",
+            Arc::new(MemTable::try_new(batch.schema(), parts).expect("mem")),
+        )
+        .expect("register");
+        let out = ctx
+            .sql(WORDCOUNT_SQL)
+            .await
+            .expect("plan")
+            .collect()
+            .await
+            .expect("run");
         std::hint::black_box(out);
         if i >= distinct {
             times.push(t.elapsed());
@@ -246,10 +330,21 @@ fn report(label: &str, s: Stats, words: f64) {
 }
 
 fn main() {
-    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let wants = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    println!("machine: {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    println!(
+        "machine: {} cores",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
     runtime.block_on(async {
         if wants("floor") {
             floor().await;

@@ -37,7 +37,9 @@ use arrow::array::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use async_trait::async_trait;
 use datafusion::prelude::SessionContext;
-use sluice_core::{ClockChoice, ConsoleOutput, ManualClock, SluiceError, StatementOutput, StreamingContext};
+use sluice_core::{
+    ClockChoice, ConsoleOutput, ManualClock, SluiceError, StatementOutput, StreamingContext,
+};
 use sqllogictest::{DBOutput, DefaultColumnType};
 
 /// One slt file's session.
@@ -52,7 +54,6 @@ pub enum HarnessError {
     Sluice(SluiceError),
     Harness(String),
 }
-
 
 impl std::fmt::Display for HarnessError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -76,7 +77,11 @@ impl SluiceSlt {
         ssc.set_clock(ClockChoice::Manual(Arc::clone(&clock)));
         let (console, printed) = ConsoleOutput::buffer();
         ssc.set_console(console).await;
-        Self { ssc, clock, printed }
+        Self {
+            ssc,
+            clock,
+            printed,
+        }
     }
 
     async fn advance(&mut self, batches: u64) -> Result<Vec<Vec<String>>, HarnessError> {
@@ -87,18 +92,31 @@ impl SluiceSlt {
         for _ in 0..batches {
             let target = self.ssc.completed_batches() + 1;
             self.clock.advance_ms(interval);
-            let waited = tokio::time::timeout(Duration::from_secs(30), self.ssc.wait_for_batches(target)).await;
+            let waited =
+                tokio::time::timeout(Duration::from_secs(30), self.ssc.wait_for_batches(target))
+                    .await;
             if waited.is_err() {
-                return Err(HarnessError::Harness("batch did not complete within 30 s".into()));
+                return Err(HarnessError::Harness(
+                    "batch did not complete within 30 s".into(),
+                ));
             }
             if self.ssc.completed_batches() < target {
                 // The job ended: report why.
-                self.ssc.await_termination().await.map_err(HarnessError::Sluice)?;
-                return Err(HarnessError::Harness("the job stopped before the batch completed".into()));
+                self.ssc
+                    .await_termination()
+                    .await
+                    .map_err(HarnessError::Sluice)?;
+                return Err(HarnessError::Harness(
+                    "the job stopped before the batch completed".into(),
+                ));
             }
         }
         let text = std::mem::take(&mut *self.printed.lock().unwrap_or_else(|e| e.into_inner()));
-        Ok(text.lines().filter(|l| !l.is_empty()).map(|l| vec![l.to_string()]).collect())
+        Ok(text
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| vec![l.to_string()])
+            .collect())
     }
 }
 
@@ -110,20 +128,32 @@ impl sqllogictest::AsyncDB for SluiceSlt {
     async fn run(&mut self, sql: &str) -> Result<DBOutput<Self::ColumnType>, Self::Error> {
         let trimmed = sql.trim().trim_end_matches(';').trim();
         let mut words = trimmed.split_whitespace();
-        if words.next().is_some_and(|w| w.eq_ignore_ascii_case("ADVANCE")) {
+        if words
+            .next()
+            .is_some_and(|w| w.eq_ignore_ascii_case("ADVANCE"))
+        {
             let n = match words.next() {
                 None => 1,
-                Some(n) => n.parse().map_err(|_| HarnessError::Harness(format!("ADVANCE {n}: not a count")))?,
+                Some(n) => n
+                    .parse()
+                    .map_err(|_| HarnessError::Harness(format!("ADVANCE {n}: not a count")))?,
             };
             let rows = self.advance(n).await?;
-            return Ok(DBOutput::Rows { types: vec![DefaultColumnType::Text], rows });
+            return Ok(DBOutput::Rows {
+                types: vec![DefaultColumnType::Text],
+                rows,
+            });
         }
         let outputs = self.ssc.sql(sql).await.map_err(HarnessError::Sluice)?;
         match outputs.last() {
             Some(StatementOutput::Rows { batches, .. }) => {
-                let rows = format_rows(batches).map_err(|e| HarnessError::Harness(e.to_string()))?;
+                let rows =
+                    format_rows(batches).map_err(|e| HarnessError::Harness(e.to_string()))?;
                 let width = batches.first().map(|b| b.num_columns()).unwrap_or(0);
-                Ok(DBOutput::Rows { types: vec![DefaultColumnType::Any; width], rows })
+                Ok(DBOutput::Rows {
+                    types: vec![DefaultColumnType::Any; width],
+                    rows,
+                })
             }
             _ => Ok(DBOutput::StatementComplete(0)),
         }
@@ -161,7 +191,10 @@ fn format_rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, arrow::error
 /// Runs one slt file; the error says which record failed and how.
 pub async fn run_slt_file(path: &Path) -> Result<(), String> {
     let mut runner = sqllogictest::Runner::new(|| async { Ok(SluiceSlt::new().await) });
-    let result = runner.run_file_async(path).await.map_err(|e| format!("{}: {}", path.display(), e.display(false)));
+    let result = runner
+        .run_file_async(path)
+        .await
+        .map_err(|e| format!("{}: {}", path.display(), e.display(false)));
     runner.shutdown_async().await;
     result
 }

@@ -14,7 +14,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "sluice", version, about = "Columnar SQL over streams: Spark Streaming's model on Arrow and DataFusion")]
+#[command(
+    name = "sluice",
+    version,
+    about = "Columnar SQL over streams: Spark Streaming's model on Arrow and DataFusion"
+)]
 struct Cli {
     /// Run these statements (separated by ';') instead of a script or the REPL.
     #[arg(short = 'c', long = "command", value_name = "SQL")]
@@ -64,7 +68,10 @@ pub enum ClockFlag {
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -72,7 +79,9 @@ fn main() -> ExitCode {
         }
     };
     if let Some(addr) = &cli.flags.ui {
-        eprintln!("error: --ui {addr}: the status page is not available in this version of sluice yet");
+        eprintln!(
+            "error: --ui {addr}: the status page is not available in this version of sluice yet"
+        );
         return ExitCode::FAILURE;
     }
     let result = runtime.block_on(async {

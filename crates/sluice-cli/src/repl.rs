@@ -15,10 +15,17 @@ it starts once a sink exists. SELECT over static tables answers at once.
 pub async fn run(flags: &RunFlags) -> Result<(), String> {
     let ssc = new_context(flags);
     let mut editor = DefaultEditor::new().map_err(|e| e.to_string())?;
-    println!("sluice {} — type \\? for help, \\q to quit", env!("CARGO_PKG_VERSION"));
+    println!(
+        "sluice {} — type \\? for help, \\q to quit",
+        env!("CARGO_PKG_VERSION")
+    );
     let mut buffer = String::new();
     loop {
-        let prompt = if buffer.is_empty() { "sluice> " } else { "   ...> " };
+        let prompt = if buffer.is_empty() {
+            "sluice> "
+        } else {
+            "   ...> "
+        };
         let line = match editor.readline(prompt) {
             Ok(l) => l,
             Err(ReadlineError::Interrupted) => {

@@ -50,7 +50,8 @@ pub async fn run_script(name: &str, text: &str, flags: &RunFlags) -> Result<(), 
         return Ok(());
     }
     // Listen for Ctrl-C before the first batch, so an early one is not lost.
-    let mut interrupts = Interrupts::listen().map_err(|e| format!("cannot listen for Ctrl-C: {e}"))?;
+    let mut interrupts =
+        Interrupts::listen().map_err(|e| format!("cannot listen for Ctrl-C: {e}"))?;
     ssc.start().await.map_err(|e| format!("{name}: {e}"))?;
     let stopper = ssc.clone();
     tokio::spawn(async move {
@@ -62,7 +63,9 @@ pub async fn run_script(name: &str, text: &str, flags: &RunFlags) -> Result<(), 
             }
         }
     });
-    ssc.await_termination().await.map_err(|e| format!("{name}: {e}"))
+    ssc.await_termination()
+        .await
+        .map_err(|e| format!("{name}: {e}"))
 }
 
 /// Ctrl-C (SIGINT), registered as soon as this is created.

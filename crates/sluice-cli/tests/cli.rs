@@ -9,7 +9,10 @@ use std::process::{Command, Output, Stdio};
 const DASHES: &str = "-------------------------------------------";
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
 }
 
 fn sluice(args: &[&str]) -> Output {
@@ -55,14 +58,24 @@ fn batches(text: &str) -> Vec<(i64, Vec<String>)> {
 }
 
 fn pair(row: &str) -> (String, i64) {
-    let inner = row.strip_prefix('(').and_then(|r| r.strip_suffix(')')).expect("a (k,v) row");
+    let inner = row
+        .strip_prefix('(')
+        .and_then(|r| r.strip_suffix(')'))
+        .expect("a (k,v) row");
     let (k, v) = inner.rsplit_once(',').expect("two fields");
     (k.to_string(), v.parse().expect("a count"))
 }
 
 #[test]
 fn rdd_queue_example_counts_value_mod_10_per_batch() {
-    let o = sluice(&["run", "--clock", "simulated", "--batches", "6", "sql-examples/rdd_queue.sql"]);
+    let o = sluice(&[
+        "run",
+        "--clock",
+        "simulated",
+        "--batches",
+        "6",
+        "sql-examples/rdd_queue.sql",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let got = batches(&stdout(&o));
     assert_eq!(got.len(), 6);
@@ -74,15 +87,30 @@ fn rdd_queue_example_counts_value_mod_10_per_batch() {
         for k in 1..=100 {
             *expected.entry((k * i) % 10).or_default() += 1;
         }
-        let rows: BTreeMap<i64, i64> = rows.iter().map(|r| pair(r)).map(|(k, v)| (k.parse().unwrap(), v)).collect();
+        let rows: BTreeMap<i64, i64> = rows
+            .iter()
+            .map(|r| pair(r))
+            .map(|(k, v)| (k.parse().unwrap(), v))
+            .collect();
         assert_eq!(rows, expected, "batch {i}");
     }
-    assert_eq!(got[5], (6000, vec![]), "after the last file, batches are empty");
+    assert_eq!(
+        got[5],
+        (6000, vec![]),
+        "after the last file, batches are empty"
+    );
 }
 
 #[test]
 fn blacklist_example_three_ways_agree() {
-    let o = sluice(&["run", "--clock", "simulated", "--batches", "2", "sql-examples/blacklist_filter.sql"]);
+    let o = sluice(&[
+        "run",
+        "--clock",
+        "simulated",
+        "--batches",
+        "2",
+        "sql-examples/blacklist_filter.sql",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let got = batches(&stdout(&o));
     assert_eq!(got.len(), 6, "three sinks, two batches");
@@ -103,28 +131,85 @@ fn blacklist_example_three_ways_agree() {
 
 #[test]
 fn word_count_example_counts_every_word_of_each_batch() {
-    let o = sluice(&["run", "--clock", "simulated", "--batches", "3", "sql-examples/word_count.sql"]);
+    let o = sluice(&[
+        "run",
+        "--clock",
+        "simulated",
+        "--batches",
+        "3",
+        "sql-examples/word_count.sql",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let got = batches(&stdout(&o));
-    assert_eq!(got.iter().map(|b| b.0).collect::<Vec<_>>(), vec![1000, 2000, 3000]);
-    let vocabulary = ["Hello", "World", "Hadoop", "spark", "kafka", "hive", "zookeeper", "hbase", "flume", "sqoop"];
+    assert_eq!(
+        got.iter().map(|b| b.0).collect::<Vec<_>>(),
+        vec![1000, 2000, 3000]
+    );
+    let vocabulary = [
+        "Hello",
+        "World",
+        "Hadoop",
+        "spark",
+        "kafka",
+        "hive",
+        "zookeeper",
+        "hbase",
+        "flume",
+        "sqoop",
+    ];
     for (_, rows) in &got {
         let counts: Vec<(String, i64)> = rows.iter().map(|r| pair(r)).collect();
-        assert!(counts.iter().all(|(w, _)| vocabulary.contains(&w.as_str())), "{counts:?}");
-        assert_eq!(counts.iter().map(|(_, n)| n).sum::<i64>(), 20, "10 lines of 2 words");
-        assert!(counts.windows(2).all(|w| w[0].1 >= w[1].1), "sorted by count: {counts:?}");
+        assert!(
+            counts.iter().all(|(w, _)| vocabulary.contains(&w.as_str())),
+            "{counts:?}"
+        );
+        assert_eq!(
+            counts.iter().map(|(_, n)| n).sum::<i64>(),
+            20,
+            "10 lines of 2 words"
+        );
+        assert!(
+            counts.windows(2).all(|w| w[0].1 >= w[1].1),
+            "sorted by count: {counts:?}"
+        );
     }
 }
 
 #[test]
 fn start_ms_sets_the_first_batch_time_and_must_be_aligned() {
-    let o = sluice(&["run", "--clock", "simulated", "--batches", "2", "--start-ms", "5000", "sql-examples/rdd_queue.sql"]);
+    let o = sluice(&[
+        "run",
+        "--clock",
+        "simulated",
+        "--batches",
+        "2",
+        "--start-ms",
+        "5000",
+        "sql-examples/rdd_queue.sql",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(batches(&stdout(&o)).iter().map(|b| b.0).collect::<Vec<_>>(), vec![5000, 6000]);
+    assert_eq!(
+        batches(&stdout(&o)).iter().map(|b| b.0).collect::<Vec<_>>(),
+        vec![5000, 6000]
+    );
 
-    let o = sluice(&["run", "--clock", "simulated", "--batches", "2", "--start-ms", "1500", "sql-examples/rdd_queue.sql"]);
+    let o = sluice(&[
+        "run",
+        "--clock",
+        "simulated",
+        "--batches",
+        "2",
+        "--start-ms",
+        "1500",
+        "sql-examples/rdd_queue.sql",
+    ]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("start time 1500 ms is not a multiple of the batch interval (1 second)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o)
+            .contains("start time 1500 ms is not a multiple of the batch interval (1 second)"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -155,20 +240,43 @@ fn script_errors_name_statement_line_and_column_before_any_batch() {
     for (i, (script, message)) in cases.iter().enumerate() {
         let path = dir.path().join(format!("bad{i}.sql"));
         std::fs::write(&path, script).unwrap();
-        let o = sluice(&["run", "--clock", "simulated", "--batches", "1", path.to_str().unwrap()]);
+        let o = sluice(&[
+            "run",
+            "--clock",
+            "simulated",
+            "--batches",
+            "1",
+            path.to_str().unwrap(),
+        ]);
         assert!(!o.status.success(), "case {i} should fail");
         let err = stderr(&o);
-        assert!(err.starts_with(&format!("error: {}: ", path.display())), "case {i}: {err}");
-        assert!(err.contains(message), "case {i}: expected {message:?} in {err:?}");
-        assert!(!stdout(&o).contains("Time:"), "case {i} ran a batch: {}", stdout(&o));
+        assert!(
+            err.starts_with(&format!("error: {}: ", path.display())),
+            "case {i}: {err}"
+        );
+        assert!(
+            err.contains(message),
+            "case {i}: expected {message:?} in {err:?}"
+        );
+        assert!(
+            !stdout(&o).contains("Time:"),
+            "case {i} ran a batch: {}",
+            stdout(&o)
+        );
     }
 }
 
 #[test]
 fn dash_c_runs_statements_and_prints_static_queries() {
-    let o = sluice(&["-c", "CREATE TABLE t (k INT) AS VALUES (1), (2); SELECT sum(k) AS total FROM t"]);
+    let o = sluice(&[
+        "-c",
+        "CREATE TABLE t (k INT) AS VALUES (1), (2); SELECT sum(k) AS total FROM t",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o), "+-------+\n| total |\n+-------+\n| 3     |\n+-------+\n");
+    assert_eq!(
+        stdout(&o),
+        "+-------+\n| total |\n+-------+\n| 3     |\n+-------+\n"
+    );
 
     let o = sluice(&[
         "-c",
@@ -179,7 +287,10 @@ fn dash_c_runs_statements_and_prints_static_queries() {
         "2",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o), format!("{DASHES}\nTime: 1000 ms\n{DASHES}\n\n{DASHES}\nTime: 2000 ms\n{DASHES}\n\n"));
+    assert_eq!(
+        stdout(&o),
+        format!("{DASHES}\nTime: 1000 ms\n{DASHES}\n\n{DASHES}\nTime: 2000 ms\n{DASHES}\n\n")
+    );
 }
 
 #[test]
@@ -221,7 +332,10 @@ fn ctrl_c_stops_after_a_whole_batch() {
         assert!(n > 0, "sluice ended early");
         seen.extend_from_slice(&buf[..n]);
     }
-    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(kill.success());
     out.read_to_end(&mut seen).expect("read rest");
     let status = child.wait().expect("wait");
@@ -229,15 +343,37 @@ fn ctrl_c_stops_after_a_whole_batch() {
     let text = String::from_utf8_lossy(&seen);
     let got = batches(&text); // panics on a half-printed batch
     let times: Vec<i64> = got.iter().map(|b| b.0).collect();
-    assert!(times.windows(2).all(|w| w[1] == w[0] + 1000), "no batch skipped: {times:?}");
+    assert!(
+        times.windows(2).all(|w| w[1] == w[0] + 1000),
+        "no batch skipped: {times:?}"
+    );
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    assert!(err.contains("stopping after the batch in progress"), "{err}");
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        err.contains("stopping after the batch in progress"),
+        "{err}"
+    );
 }
 
 #[test]
 fn the_ui_flag_is_accepted_and_says_it_is_not_available_yet() {
-    let o = sluice(&["run", "--ui", "127.0.0.1:4040", "sql-examples/word_count.sql"]);
+    let o = sluice(&[
+        "run",
+        "--ui",
+        "127.0.0.1:4040",
+        "sql-examples/word_count.sql",
+    ]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("--ui 127.0.0.1:4040: the status page is not available in this version of sluice yet"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "--ui 127.0.0.1:4040: the status page is not available in this version of sluice yet"
+        ),
+        "{}",
+        stderr(&o)
+    );
 }

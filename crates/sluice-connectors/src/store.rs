@@ -43,13 +43,21 @@ pub fn resolve(session: &SessionContext, location: &str) -> Result<Location> {
         };
         let path = Path::from_url_path(url.path())
             .map_err(|e| SluiceError::Config(format!("bad path in '{location}': {e}")))?;
-        return Ok(Location { store, path, display: location.to_string() });
+        return Ok(Location {
+            store,
+            path,
+            display: location.to_string(),
+        });
     }
     let absolute = std::path::absolute(location)?;
     let path = Path::from_absolute_path(&absolute)
         .map_err(|e| SluiceError::Config(format!("bad path '{location}': {e}")))?;
     let store = runtime.object_store(ObjectStoreUrl::local_filesystem())?;
-    Ok(Location { store, path, display: location.to_string() })
+    Ok(Location {
+        store,
+        path,
+        display: location.to_string(),
+    })
 }
 
 fn url_parse(s: &str) -> Result<url::Url> {

@@ -24,7 +24,11 @@ async fn main() -> sluice_core::Result<()> {
     let ssc = StreamingContext::new(SessionContext::new(), Duration::from_secs(1));
 
     // ssc.queueStream(queue)
-    let schema = Arc::new(Schema::new(vec![Field::new("value", DataType::Int64, false)]));
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "value",
+        DataType::Int64,
+        false,
+    )]));
     let queue = ssc.queue_source("numbers", schema.clone()).await?;
 
     // queueDStream.map(elem => (elem % 10, 1)).reduceByKey(_ + _), as a DataFrame
@@ -45,7 +49,10 @@ async fn main() -> sluice_core::Result<()> {
 
     for i in 1..=5i64 {
         let values = Int64Array::from_iter_values((1..=100).map(|k| k * i));
-        queue.push(RecordBatch::try_new(schema.clone(), vec![Arc::new(values)])?)?;
+        queue.push(RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(values)],
+        )?)?;
     }
 
     // Five batches back to back instead of one per second.

@@ -48,7 +48,10 @@ pub struct SystemClock;
 #[async_trait]
 impl BatchClock for SystemClock {
     fn now_ms(&self) -> i64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
     }
 
     async fn wait_until(&self, t_ms: i64) {
@@ -60,7 +63,6 @@ impl BatchClock for SystemClock {
             tokio::time::sleep(std::time::Duration::from_millis((t_ms - now) as u64)).await;
         }
     }
-
 }
 
 /// Batches back to back: waiting for `T` sets the time to `T` at once.
@@ -71,7 +73,9 @@ pub struct SimulatedClock {
 
 impl SimulatedClock {
     pub fn new(start_ms: i64) -> Self {
-        Self { now: AtomicI64::new(start_ms) }
+        Self {
+            now: AtomicI64::new(start_ms),
+        }
     }
 }
 
@@ -98,7 +102,9 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(start_ms: i64) -> Self {
-        Self { now: watch::Sender::new(start_ms) }
+        Self {
+            now: watch::Sender::new(start_ms),
+        }
     }
 
     /// Moves time forward by `ms`.
@@ -148,7 +154,10 @@ mod tests {
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
         clock.advance_ms(1_000);
-        tokio::time::timeout(std::time::Duration::from_secs(5), waiter).await.unwrap().unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(clock.now_ms(), 2_000);
     }
 

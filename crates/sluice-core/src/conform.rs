@@ -22,18 +22,30 @@ use arrow::datatypes::SchemaRef;
 use crate::error::Result;
 
 /// A value that does not fit its column is an error, never a silent NULL.
-const STRICT: CastOptions<'static> = CastOptions { safe: false, format_options: arrow::util::display::FormatOptions::new() };
+const STRICT: CastOptions<'static> = CastOptions {
+    safe: false,
+    format_options: arrow::util::display::FormatOptions::new(),
+};
 
 /// Casts and renames each batch's columns to `schema`, by position. `target`
 /// names what the rows go into, for the error when the column counts differ.
-pub fn conform_to_schema(batches: Vec<RecordBatch>, schema: &SchemaRef, target: &str) -> Result<Vec<RecordBatch>> {
+pub fn conform_to_schema(
+    batches: Vec<RecordBatch>,
+    schema: &SchemaRef,
+    target: &str,
+) -> Result<Vec<RecordBatch>> {
     let mut out = Vec::with_capacity(batches.len());
     for b in batches {
         if b.num_columns() != schema.fields().len() {
             return crate::plan_err!(
                 "{target} has {} columns ({}), the rows given have {}",
                 schema.fields().len(),
-                schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", "),
+                schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 b.num_columns()
             );
         }

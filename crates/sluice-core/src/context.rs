@@ -33,9 +33,9 @@ use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use datafusion::common::TableReference;
 use datafusion::dataframe::DataFrame;
 use datafusion::prelude::SessionContext;
-use datafusion::common::TableReference;
 use sluice_sql::format_duration;
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::AbortHandle;
@@ -102,7 +102,11 @@ impl StreamingContext {
     }
 
     /// A context whose `CREATE SOURCE` / `CREATE SINK` find connectors in `registry`.
-    pub fn with_registry(session: SessionContext, batch_interval: Duration, registry: ConnectorRegistry) -> Self {
+    pub fn with_registry(
+        session: SessionContext,
+        batch_interval: Duration,
+        registry: ConnectorRegistry,
+    ) -> Self {
         {
             let state = session.state_ref();
             let mut state = state.write();
@@ -181,7 +185,10 @@ impl StreamingContext {
     }
 
     fn settings(&self) -> std::sync::MutexGuard<'_, RunSettings> {
-        self.inner.settings.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Registers more connectors (e.g. `sluice_connectors::register_all`).
@@ -197,11 +204,20 @@ impl StreamingContext {
 
     /// A queue source; `one_at_a_time = false` puts everything queued into the
     /// next batch (Spark's `queueStream(queue, oneAtATime = false)`).
-    pub async fn queue_source_with(&self, name: &str, schema: SchemaRef, one_at_a_time: bool) -> Result<QueueHandle> {
+    pub async fn queue_source_with(
+        &self,
+        name: &str,
+        schema: SchemaRef,
+        one_at_a_time: bool,
+    ) -> Result<QueueHandle> {
         self.check_not_started("create a source").await?;
         let source = QueueSource::new(schema, one_at_a_time);
         let handle = source.queue_handle_inner();
-        self.inner.engine.lock().await.add_source(name, "queue", Box::new(source))?;
+        self.inner
+            .engine
+            .lock()
+            .await
+            .add_source(name, "queue", Box::new(source))?;
         Ok(handle)
     }
 
@@ -214,11 +230,19 @@ impl StreamingContext {
         self.check_not_started("create a stream").await?;
         let mut engine = self.inner.engine.lock().await;
         if !engine.is_relation(input) {
-            return crate::plan_err!("transform '{name}' reads '{input}', which is not a source or stream");
+            return crate::plan_err!(
+                "transform '{name}' reads '{input}', which is not a source or stream"
+            );
         }
-        let df = self.inner.session.table(TableReference::bare(input)).await?;
+        let df = self
+            .inner
+            .session
+            .table(TableReference::bare(input))
+            .await?;
         let df = f(df)?;
-        engine.add_stream(name, df.logical_plan(), format!("transform of {input}")).await
+        engine
+            .add_stream(name, df.logical_plan(), format!("transform of {input}"))
+            .await
     }
 
     /// Calls `f` with each batch of `stream` (Spark's `foreachRDD`).
@@ -230,7 +254,12 @@ impl StreamingContext {
         self.check_not_started("add a sink").await?;
         let id = self.inner.next_sink_id.fetch_add(1, Ordering::SeqCst);
         let sink = ForeachBatchSink::new(Box::new(move |t, b| Box::pin(f(t, b))));
-        self.inner.engine.lock().await.add_sink(&format!("foreach_batch_{id}"), stream, "foreach_batch", Box::new(sink))
+        self.inner.engine.lock().await.add_sink(
+            &format!("foreach_batch_{id}"),
+            stream,
+            "foreach_batch",
+            Box::new(sink),
+        )
     }
 
     pub(crate) async fn check_not_started(&self, what: &str) -> Result<()> {
@@ -287,7 +316,12 @@ impl StreamingContext {
         let queue = if clock.back_to_back() { 1 } else { 4096 };
         let (tx, rx) = mpsc::channel(queue);
         let (stop_tx, stop_rx) = watch::channel(false);
-        let spec = JobSpec { clock, first_batch_time: first, interval_ms, max_batches: settings.max_batches };
+        let spec = JobSpec {
+            clock,
+            first_batch_time: first,
+            interval_ms,
+            max_batches: settings.max_batches,
+        };
         let generator = tokio::spawn(generate(spec, sources, tx, stop_rx)).abort_handle();
         let processor = tokio::spawn(process(
             Arc::clone(&self.inner.engine),
@@ -311,7 +345,13 @@ impl StreamingContext {
             stop_on_end.send_replace(true);
             done_tx.send_replace(true);
         });
-        *job = Some(Job { stop: stop_tx, processor: abort, generator, done, outcome });
+        *job = Some(Job {
+            stop: stop_tx,
+            processor: abort,
+            generator,
+            done,
+            outcome,
+        });
         Ok(())
     }
 
@@ -366,8 +406,16 @@ impl StreamingContext {
     /// Waits until at least `n` batches have completed, or the job ended.
     pub async fn wait_for_batches(&self, n: u64) -> Result<()> {
         let mut rx = self.inner.metrics.subscribe();
-        let stop = self.inner.job.lock().await.as_ref().map(|j| j.stop.subscribe());
-        let Some(mut stop) = stop else { return crate::config_err!("the job was not started") };
+        let stop = self
+            .inner
+            .job
+            .lock()
+            .await
+            .as_ref()
+            .map(|j| j.stop.subscribe());
+        let Some(mut stop) = stop else {
+            return crate::config_err!("the job was not started");
+        };
         tokio::select! {
             r = rx.wait_for(|c| *c >= n) => { r.map_err(|_| SluiceError::Config("metrics closed".into()))?; }
             _ = stop.wait_for(|s| *s) => {}
@@ -393,6 +441,13 @@ impl StreamingContext {
     /// The streams that run each batch, in order (known once started): those
     /// some sink depends on.
     pub async fn running_streams(&self) -> Vec<String> {
-        self.inner.engine.lock().await.needed_streams().into_iter().map(str::to_string).collect()
+        self.inner
+            .engine
+            .lock()
+            .await
+            .needed_streams()
+            .into_iter()
+            .map(str::to_string)
+            .collect()
     }
 }

@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
+use datafusion::common::TableReference;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
-use datafusion::common::TableReference;
 use tokio::sync::Mutex;
 
 use crate::error::{Result, SluiceError};
@@ -83,7 +83,11 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(session: SessionContext, batch_interval: Duration, registry: ConnectorRegistry) -> Self {
+    pub fn new(
+        session: SessionContext,
+        batch_interval: Duration,
+        registry: ConnectorRegistry,
+    ) -> Self {
         Self {
             session,
             batch_interval,
@@ -102,13 +106,17 @@ impl Engine {
         if let Some(s) = self.sources.iter().find(|s| s.name == name) {
             return Some((Arc::clone(&s.slot), Arc::clone(&s.schema)));
         }
-        self.streams.iter().find(|s| s.name == name).map(|s| (Arc::clone(&s.slot), s.plan.schema()))
+        self.streams
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| (Arc::clone(&s.slot), s.plan.schema()))
     }
 
     /// Whether `name` is a source or stream whose `batch_time` column is added
     /// by its slot table (rather than selected by the stream itself).
     pub fn adds_batch_time(&self, name: &str) -> bool {
-        self.relation(name).is_some_and(|(_, schema)| schema.column_with_name(BATCH_TIME).is_none())
+        self.relation(name)
+            .is_some_and(|(_, schema)| schema.column_with_name(BATCH_TIME).is_none())
     }
 
     pub fn is_relation(&self, name: &str) -> bool {
@@ -119,7 +127,10 @@ impl Engine {
     pub fn check_name_free(&self, name: &str, what: &str) -> Result<()> {
         let taken = self.is_relation(name)
             || self.sinks.iter().any(|s| s.name == name)
-            || self.session.table_exist(TableReference::bare(name)).unwrap_or(false);
+            || self
+                .session
+                .table_exist(TableReference::bare(name))
+                .unwrap_or(false);
         if taken {
             return crate::plan_err!("cannot create {what} '{name}': the name is already taken");
         }
@@ -128,12 +139,18 @@ impl Engine {
 
     fn register_slot(&self, name: &str, schema: SchemaRef, slot: Arc<BatchSlot>) -> Result<()> {
         let table: Arc<dyn TableProvider> = Arc::new(SlotTable::new(schema, slot));
-        self.session.register_table(TableReference::bare(name), table)?;
+        self.session
+            .register_table(TableReference::bare(name), table)?;
         Ok(())
     }
 
     /// Adds a created source under `name`.
-    pub fn add_source(&mut self, name: &str, connector: &str, source: Box<dyn Source>) -> Result<()> {
+    pub fn add_source(
+        &mut self,
+        name: &str,
+        connector: &str,
+        source: Box<dyn Source>,
+    ) -> Result<()> {
         self.check_name_free(name, "source")?;
         let schema = source.schema();
         if schema.column_with_name(BATCH_TIME).is_some() {
@@ -171,7 +188,12 @@ impl Engine {
     }
 
     /// Adds a stream computed by `logical` (planned here, once).
-    pub async fn add_stream(&mut self, name: &str, logical: &LogicalPlan, definition: String) -> Result<()> {
+    pub async fn add_stream(
+        &mut self,
+        name: &str,
+        logical: &LogicalPlan,
+        definition: String,
+    ) -> Result<()> {
         self.check_name_free(name, "stream")?;
         let inputs = self.inputs_of(logical)?;
         if inputs.is_empty() {
@@ -180,15 +202,29 @@ impl Engine {
                 self.relation_names().join(", ")
             );
         }
-        let plan = StreamPlan::new(&self.session, logical).await?.with_parallel_threshold(self.parallel_threshold);
+        let plan = StreamPlan::new(&self.session, logical)
+            .await?
+            .with_parallel_threshold(self.parallel_threshold);
         let slot = BatchSlot::new();
         self.register_slot(name, plan.schema(), Arc::clone(&slot))?;
-        self.streams.push(StreamNode { name: name.to_string(), inputs, plan, slot, definition });
+        self.streams.push(StreamNode {
+            name: name.to_string(),
+            inputs,
+            plan,
+            slot,
+            definition,
+        });
         Ok(())
     }
 
     /// Adds a created sink reading `from`.
-    pub fn add_sink(&mut self, name: &str, from: &str, connector: &str, sink: Box<dyn Sink>) -> Result<()> {
+    pub fn add_sink(
+        &mut self,
+        name: &str,
+        from: &str,
+        connector: &str,
+        sink: Box<dyn Sink>,
+    ) -> Result<()> {
         self.check_name_free(name, "sink")?;
         if !self.is_relation(from) {
             return crate::plan_err!(
@@ -212,15 +248,24 @@ impl Engine {
             .map(|s| s.name.clone())
             .chain(self.streams.iter().map(|s| s.name.clone()))
             .collect();
-        if names.is_empty() { vec!["(none defined yet)".to_string()] } else { names }
+        if names.is_empty() {
+            vec!["(none defined yet)".to_string()]
+        } else {
+            names
+        }
     }
 
     /// Checks the graph can run and works out which streams are needed.
     pub fn prepare(&mut self) -> Result<()> {
         if self.sinks.is_empty() {
             let hint = match self.streams.last() {
-                Some(s) => format!("e.g. CREATE SINK out FROM {} WITH (connector = 'console')", s.name),
-                None => "e.g. CREATE SINK out FROM <stream> WITH (connector = 'console')".to_string(),
+                Some(s) => format!(
+                    "e.g. CREATE SINK out FROM {} WITH (connector = 'console')",
+                    s.name
+                ),
+                None => {
+                    "e.g. CREATE SINK out FROM <stream> WITH (connector = 'console')".to_string()
+                }
             };
             return crate::plan_err!("no sink: nothing would be computed. Add a sink, {hint}");
         }
@@ -238,12 +283,18 @@ impl Engine {
 
     /// Names of the streams that run each batch, in order.
     pub fn needed_streams(&self) -> Vec<&str> {
-        self.needed.iter().map(|&i| self.streams[i].name.as_str()).collect()
+        self.needed
+            .iter()
+            .map(|&i| self.streams[i].name.as_str())
+            .collect()
     }
 
     /// Handles to the sources, for cutting batches without holding the engine.
     pub fn source_handles(&self) -> Vec<(String, Arc<Mutex<Box<dyn Source>>>)> {
-        self.sources.iter().map(|s| (s.name.clone(), Arc::clone(&s.source))).collect()
+        self.sources
+            .iter()
+            .map(|s| (s.name.clone(), Arc::clone(&s.source)))
+            .collect()
     }
 
     /// Runs one cut batch through the needed streams and returns what each
@@ -262,7 +313,11 @@ impl Engine {
             .iter()
             .filter_map(|s| {
                 let (slot, _) = self.relation(&s.from)?;
-                Some(SinkWrite { name: s.name.clone(), sink: Arc::clone(&s.sink), contents: slot.get() })
+                Some(SinkWrite {
+                    name: s.name.clone(),
+                    sink: Arc::clone(&s.sink),
+                    contents: slot.get(),
+                })
             })
             .collect();
         for s in &self.sources {
@@ -272,7 +327,11 @@ impl Engine {
             s.slot.clear();
         }
         result?;
-        Ok(BatchOutputs { batch_time: t, input_rows, writes })
+        Ok(BatchOutputs {
+            batch_time: t,
+            input_rows,
+            writes,
+        })
     }
 
     async fn run_needed_streams(&self, t: i64) -> Result<()> {
@@ -284,11 +343,15 @@ impl Engine {
                 .filter_map(|n| self.relation(n))
                 .map(|(slot, _)| slot.rows())
                 .sum();
-            let out = stream.plan.execute(rows).await.map_err(|source| SluiceError::Execution {
-                stream: stream.name.clone(),
-                batch_time: t,
-                source,
-            })?;
+            let out = stream
+                .plan
+                .execute(rows)
+                .await
+                .map_err(|source| SluiceError::Execution {
+                    stream: stream.name.clone(),
+                    batch_time: t,
+                    source,
+                })?;
             stream.slot.set(t, out);
         }
         Ok(())
@@ -296,7 +359,10 @@ impl Engine {
 
     /// The sinks, for writing and closing them without holding the engine.
     pub fn sink_handles(&self) -> Vec<(String, SharedSink)> {
-        self.sinks.iter().map(|s| (s.name.clone(), Arc::clone(&s.sink))).collect()
+        self.sinks
+            .iter()
+            .map(|s| (s.name.clone(), Arc::clone(&s.sink)))
+            .collect()
     }
 }
 
@@ -323,11 +389,16 @@ impl BatchOutputs {
         let t = self.batch_time;
         let mut output_rows = Vec::with_capacity(self.writes.len());
         for w in self.writes {
-            w.sink.lock().await.write(t, &w.contents.batches).await.map_err(|e| SluiceError::Sink {
-                name: w.name.clone(),
-                batch_time: t,
-                message: e.to_string(),
-            })?;
+            w.sink
+                .lock()
+                .await
+                .write(t, &w.contents.batches)
+                .await
+                .map_err(|e| SluiceError::Sink {
+                    name: w.name.clone(),
+                    batch_time: t,
+                    message: e.to_string(),
+                })?;
             output_rows.push((w.name, w.contents.rows));
         }
         Ok(BatchInfo {

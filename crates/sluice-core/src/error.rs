@@ -11,7 +11,11 @@ pub type Result<T, E = SluiceError> = std::result::Result<T, E>;
 pub enum SluiceError {
     /// A statement of a script failed to parse or plan.
     #[error("statement {statement} at {location}: {message}")]
-    Statement { statement: usize, location: Location, message: String },
+    Statement {
+        statement: usize,
+        location: Location,
+        message: String,
+    },
 
     /// A syntax or option error with its place.
     #[error("{0}")]
@@ -19,19 +23,34 @@ pub enum SluiceError {
 
     /// A stream, source or sink definition is not valid.
     #[error("{message}")]
-    Plan { message: String, location: Option<Location> },
+    Plan {
+        message: String,
+        location: Option<Location>,
+    },
 
     /// Running a stream's plan for a batch failed.
     #[error("stream '{stream}', batch {batch_time} ms: {source}")]
-    Execution { stream: String, batch_time: i64, source: DataFusionError },
+    Execution {
+        stream: String,
+        batch_time: i64,
+        source: DataFusionError,
+    },
 
     /// A source could not produce a batch.
     #[error("source '{name}', batch {batch_time} ms: {message}")]
-    Source { name: String, batch_time: i64, message: String },
+    Source {
+        name: String,
+        batch_time: i64,
+        message: String,
+    },
 
     /// A sink could not write a batch.
     #[error("sink '{name}', batch {batch_time} ms: {message}")]
-    Sink { name: String, batch_time: i64, message: String },
+    Sink {
+        name: String,
+        batch_time: i64,
+        message: String,
+    },
 
     /// A setting or API call that does not fit the context's state.
     #[error("{0}")]
@@ -99,7 +118,10 @@ fn datafusion_location(e: &DataFusionError) -> Option<Location> {
 /// A syntax error DataFusion's parser found, with its place lifted out of the message.
 fn sql_parser_error(e: &DataFusionError) -> Option<SqlError> {
     match e.find_root() {
-        DataFusionError::SQL(parser_error, _) => Some(SqlError::from_parser((**parser_error).clone(), Location::default())),
+        DataFusionError::SQL(parser_error, _) => Some(SqlError::from_parser(
+            (**parser_error).clone(),
+            Location::default(),
+        )),
         _ => None,
     }
 }
@@ -131,5 +153,8 @@ macro_rules! config_err {
 
 /// A plan error at a known place.
 pub fn plan_error_at(message: impl Into<String>, location: Location) -> SluiceError {
-    SluiceError::Plan { message: message.into(), location: Some(location) }
+    SluiceError::Plan {
+        message: message.into(),
+        location: Some(location),
+    }
 }

@@ -8,7 +8,8 @@ use futures::future::BoxFuture;
 use crate::error::Result;
 use crate::sink::Sink;
 
-pub type BatchCallback = Box<dyn Fn(i64, Vec<RecordBatch>) -> BoxFuture<'static, Result<()>> + Send + Sync>;
+pub type BatchCallback =
+    Box<dyn Fn(i64, Vec<RecordBatch>) -> BoxFuture<'static, Result<()>> + Send + Sync>;
 
 pub struct ForeachBatchSink {
     callback: BatchCallback,

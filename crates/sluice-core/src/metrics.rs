@@ -41,7 +41,11 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Self { recent: Mutex::default(), completed: watch::Sender::new(0), keep: 1000 }
+        Self {
+            recent: Mutex::default(),
+            completed: watch::Sender::new(0),
+            keep: 1000,
+        }
     }
 }
 
@@ -58,7 +62,12 @@ impl Metrics {
 
     /// The most recent batches, oldest first.
     pub fn recent(&self) -> Vec<BatchInfo> {
-        self.recent.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 
     pub fn completed(&self) -> u64 {

@@ -92,7 +92,10 @@ impl StreamPlan {
             displayable(self.single.as_ref()).indent(false)
         );
         if let Some(p) = &self.parallel {
-            s.push_str(&format!("larger batches:\n{}", displayable(p.as_ref()).indent(false)));
+            s.push_str(&format!(
+                "larger batches:\n{}",
+                displayable(p.as_ref()).indent(false)
+            ));
         }
         s
     }

@@ -53,7 +53,10 @@ impl QueueHandle {
                 )));
             }
         }
-        self.items.lock().unwrap_or_else(|e| e.into_inner()).push_back(batches);
+        self.items
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(batches);
         Ok(())
     }
 
@@ -80,7 +83,13 @@ pub struct QueueSource {
 
 impl QueueSource {
     pub fn new(schema: SchemaRef, one_at_a_time: bool) -> Self {
-        Self { handle: QueueHandle { schema, items: Default::default() }, one_at_a_time }
+        Self {
+            handle: QueueHandle {
+                schema,
+                items: Default::default(),
+            },
+            one_at_a_time,
+        }
     }
 
     pub(crate) fn queue_handle_inner(&self) -> QueueHandle {

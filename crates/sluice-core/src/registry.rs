@@ -71,5 +71,8 @@ impl ConnectorRegistry {
 }
 
 fn quoted<'a>(names: impl Iterator<Item = &'a &'static str>) -> String {
-    names.map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+    names
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

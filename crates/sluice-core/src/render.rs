@@ -60,7 +60,10 @@ pub fn spark_rows(batches: &[RecordBatch], limit: usize) -> Result<Vec<String>, 
             let line = if formatters.len() == 1 {
                 formatters[0].value(row).to_string()
             } else {
-                let cells: Vec<String> = formatters.iter().map(|f| f.value(row).to_string()).collect();
+                let cells: Vec<String> = formatters
+                    .iter()
+                    .map(|f| f.value(row).to_string())
+                    .collect();
                 format!("({})", cells.join(","))
             };
             out.push(line);
@@ -75,7 +78,11 @@ pub fn spark_header(batch_time: i64) -> String {
 }
 
 /// One batch in Spark's `print(n)` format (see the module docs).
-pub fn spark_print(batch_time: i64, batches: &[RecordBatch], n: usize) -> Result<String, ArrowError> {
+pub fn spark_print(
+    batch_time: i64,
+    batches: &[RecordBatch],
+    n: usize,
+) -> Result<String, ArrowError> {
     let rows = spark_rows(batches, n.saturating_add(1))?;
     let mut text = spark_header(batch_time);
     for row in rows.iter().take(n) {
@@ -108,7 +115,11 @@ pub fn table_print(
 }
 
 /// A boxed table of the first `n` rows (the column header alone when there are none).
-pub fn boxed_table(schema: &SchemaRef, batches: &[RecordBatch], n: usize) -> Result<String, ArrowError> {
+pub fn boxed_table(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    n: usize,
+) -> Result<String, ArrowError> {
     let mut shown = Vec::new();
     let mut left = n;
     for b in batches {
@@ -133,13 +144,20 @@ mod tests {
 
     fn words(n: usize) -> RecordBatch {
         let w: Vec<String> = (0..n).map(|i| format!("w{i}")).collect();
-        RecordBatch::try_from_iter(vec![("word", Arc::new(StringArray::from(w)) as ArrayRef)]).unwrap()
+        RecordBatch::try_from_iter(vec![("word", Arc::new(StringArray::from(w)) as ArrayRef)])
+            .unwrap()
     }
 
     #[test]
     fn empty_batch_prints_header_and_blank_line() {
-        assert_eq!(spark_print(5000, &[], 10).unwrap(), format!("{DASHES}\nTime: 5000 ms\n{DASHES}\n\n"));
-        assert_eq!(spark_print(5000, &[words(0)], 10).unwrap(), format!("{DASHES}\nTime: 5000 ms\n{DASHES}\n\n"));
+        assert_eq!(
+            spark_print(5000, &[], 10).unwrap(),
+            format!("{DASHES}\nTime: 5000 ms\n{DASHES}\n\n")
+        );
+        assert_eq!(
+            spark_print(5000, &[words(0)], 10).unwrap(),
+            format!("{DASHES}\nTime: 5000 ms\n{DASHES}\n\n")
+        );
     }
 
     #[test]
@@ -158,12 +176,24 @@ mod tests {
     #[test]
     fn tuples_nulls_and_numbers() {
         let b = RecordBatch::try_from_iter(vec![
-            ("k", Arc::new(Int64Array::from(vec![Some(1), None])) as ArrayRef),
-            ("s", Arc::new(StringArray::from(vec![None, Some("x y")])) as ArrayRef),
-            ("f", Arc::new(Float64Array::from(vec![1.0, 2.5])) as ArrayRef),
+            (
+                "k",
+                Arc::new(Int64Array::from(vec![Some(1), None])) as ArrayRef,
+            ),
+            (
+                "s",
+                Arc::new(StringArray::from(vec![None, Some("x y")])) as ArrayRef,
+            ),
+            (
+                "f",
+                Arc::new(Float64Array::from(vec![1.0, 2.5])) as ArrayRef,
+            ),
         ])
         .unwrap();
-        assert_eq!(spark_rows(&[b], 10).unwrap(), vec!["(1,null,1.0)", "(null,x y,2.5)"]);
+        assert_eq!(
+            spark_rows(&[b], 10).unwrap(),
+            vec!["(1,null,1.0)", "(null,x y,2.5)"]
+        );
     }
 
     #[test]

@@ -63,11 +63,19 @@ async fn cut_sources(t: i64, sources: &SourceHandles) -> Result<CutBatch> {
     for (name, source) in sources {
         let batches = source.lock().await.cut(t).await.map_err(|e| match e {
             e @ SluiceError::Source { .. } => e,
-            other => SluiceError::Source { name: name.clone(), batch_time: t, message: other.to_string() },
+            other => SluiceError::Source {
+                name: name.clone(),
+                batch_time: t,
+                message: other.to_string(),
+            },
         })?;
         inputs.push(batches);
     }
-    Ok(CutBatch { batch_time: t, inputs, cut_at: Instant::now() })
+    Ok(CutBatch {
+        batch_time: t,
+        inputs,
+        cut_at: Instant::now(),
+    })
 }
 
 /// Runs cut batches in order until the generator ends, a stop is requested
@@ -115,7 +123,11 @@ pub async fn process(
     let mut closed = Ok(());
     for (name, sink) in sinks {
         if let Err(e) = sink.lock().await.close().await {
-            closed = closed.and(Err(SluiceError::Sink { name, batch_time: 0, message: format!("closing: {e}") }));
+            closed = closed.and(Err(SluiceError::Sink {
+                name,
+                batch_time: 0,
+                message: format!("closing: {e}"),
+            }));
         }
     }
     result.and(closed)

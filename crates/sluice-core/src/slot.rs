@@ -64,7 +64,11 @@ impl BatchSlot {
     pub fn set(&self, batch_time: i64, batches: Vec<RecordBatch>) {
         let rows = batches.iter().map(|b| b.num_rows()).sum();
         let mut c = self.contents.write().unwrap_or_else(|e| e.into_inner());
-        *c = SlotContents { batch_time, batches: Arc::new(batches), rows };
+        *c = SlotContents {
+            batch_time,
+            batches: Arc::new(batches),
+            rows,
+        };
     }
 
     /// Empties the slot (the batch is done; its memory can go).
@@ -76,7 +80,10 @@ impl BatchSlot {
 
     /// A cheap snapshot of what the slot holds now.
     pub fn get(&self) -> SlotContents {
-        self.contents.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.contents
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn rows(&self) -> usize {
@@ -101,9 +108,16 @@ impl SlotTable {
         } else {
             let mut fields: Vec<_> = data_schema.fields().iter().cloned().collect();
             fields.push(Arc::new(Field::new(BATCH_TIME, batch_time_type(), false)));
-            Arc::new(Schema::new_with_metadata(fields, data_schema.metadata().clone()))
+            Arc::new(Schema::new_with_metadata(
+                fields,
+                data_schema.metadata().clone(),
+            ))
         };
-        Self { data_schema, table_schema, slot }
+        Self {
+            data_schema,
+            table_schema,
+            slot,
+        }
     }
 
     pub fn slot(&self) -> &Arc<BatchSlot> {
@@ -163,20 +177,37 @@ impl SlotScanExec {
         partitions: usize,
     ) -> DFResult<Self> {
         let schema = Arc::new(table_schema.project(&projection)?);
-        let columns = projection.iter().map(|&i| (i < data_columns).then_some(i)).collect();
+        let columns = projection
+            .iter()
+            .map(|&i| (i < data_columns).then_some(i))
+            .collect();
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),
             Partitioning::UnknownPartitioning(partitions),
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
-        Ok(Self { slot, columns, schema, partitions, properties })
+        Ok(Self {
+            slot,
+            columns,
+            schema,
+            partitions,
+            properties,
+        })
     }
 
     /// The chunks of `contents` that partition `partition` of `partitions` reads.
-    fn chunks(&self, contents: &SlotContents, partition: usize, chunk_rows: usize) -> DFResult<Vec<RecordBatch>> {
+    fn chunks(
+        &self,
+        contents: &SlotContents,
+        partition: usize,
+        chunk_rows: usize,
+    ) -> DFResult<Vec<RecordBatch>> {
         let total = contents.rows;
-        let (from, to) = (total * partition / self.partitions, total * (partition + 1) / self.partitions);
+        let (from, to) = (
+            total * partition / self.partitions,
+            total * (partition + 1) / self.partitions,
+        );
         let chunk_rows = chunk_rows.max(1);
         let mut out = Vec::with_capacity((to - from) / chunk_rows + 1);
         let mut time_column: Option<ArrayRef> = None;
@@ -260,7 +291,11 @@ impl ExecutionPlan for SlotScanExec {
         let contents = self.slot.get();
         let chunk_rows = context.session_config().batch_size();
         let chunks = self.chunks(&contents, partition, chunk_rows)?;
-        Ok(Box::pin(MemoryStream::try_new(chunks, Arc::clone(&self.schema), None)?))
+        Ok(Box::pin(MemoryStream::try_new(
+            chunks,
+            Arc::clone(&self.schema),
+            None,
+        )?))
     }
 }
 
@@ -277,14 +312,28 @@ mod tests {
     fn exec(partitions: usize, projection: Vec<usize>) -> (Arc<BatchSlot>, SlotScanExec) {
         let slot = BatchSlot::new();
         let table = SlotTable::new(batch(0..0).schema(), Arc::clone(&slot));
-        let e = SlotScanExec::new(Arc::clone(&slot), &table.schema(), 1, projection, partitions).unwrap();
+        let e = SlotScanExec::new(
+            Arc::clone(&slot),
+            &table.schema(),
+            1,
+            projection,
+            partitions,
+        )
+        .unwrap();
         (slot, e)
     }
 
     fn values(batches: &[RecordBatch]) -> Vec<i64> {
         batches
             .iter()
-            .flat_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec())
+            .flat_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
             .collect()
     }
 
@@ -307,12 +356,18 @@ mod tests {
         let (slot, e) = exec(1, vec![1]);
         slot.set(5000, vec![batch(0..3)]);
         let chunks = e.chunks(&slot.get(), 0, 8192).unwrap();
-        let t = chunks[0].column(0).as_any().downcast_ref::<TimestampMillisecondArray>().unwrap();
+        let t = chunks[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<TimestampMillisecondArray>()
+            .unwrap();
         assert_eq!((t.len(), t.value(0), t.value(2)), (3, 5000, 5000));
 
         let (slot, e) = exec(2, vec![]);
         slot.set(5000, vec![batch(0..5)]);
-        let rows: usize = (0..2).map(|p| e.chunks(&slot.get(), p, 8192).unwrap()[0].num_rows()).sum();
+        let rows: usize = (0..2)
+            .map(|p| e.chunks(&slot.get(), p, 8192).unwrap()[0].num_rows())
+            .sum();
         assert_eq!(rows, 5);
     }
 

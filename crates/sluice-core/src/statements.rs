@@ -19,17 +19,20 @@ use sluice_sql::{
 };
 
 use crate::conform::conform_to_schema;
-use crate::wildcard::hide_batch_time;
 use crate::context::StreamingContext;
 use crate::error::{Result, SluiceError, plan_error_at};
 use crate::sink::{SinkContext, SinkSpec};
 use crate::source::{SourceContext, SourceSpec};
+use crate::wildcard::hide_batch_time;
 
 /// What a statement gave back.
 #[derive(Debug)]
 pub enum StatementOutput {
     /// Rows of a query over static tables.
-    Rows { schema: SchemaRef, batches: Vec<RecordBatch> },
+    Rows {
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    },
     /// A statement that changes something; the text says what.
     Done(String),
 }
@@ -40,7 +43,12 @@ impl StreamingContext {
     pub async fn sql(&self, script: &str) -> Result<Vec<StatementOutput>> {
         let statements = parse_script(script).map_err(|e| {
             let statement = sluice_sql::split_statements(script)
-                .map(|s| s.iter().take_while(|s| s.location <= e.location).count().max(1))
+                .map(|s| {
+                    s.iter()
+                        .take_while(|s| s.location <= e.location)
+                        .count()
+                        .max(1)
+                })
                 .unwrap_or(1);
             SluiceError::Sql(e).in_statement(statement, Default::default())
         })?;
@@ -69,31 +77,61 @@ impl StreamingContext {
                 let d = parse_duration(&set.value)
                     .map_err(|m| plan_error_at(format!("batch_interval: {m}"), set.location))?;
                 self.set_batch_interval(d).await?;
-                Ok(StatementOutput::Done(format!("batch_interval = {}", sluice_sql::format_duration(d))))
+                Ok(StatementOutput::Done(format!(
+                    "batch_interval = {}",
+                    sluice_sql::format_duration(d)
+                )))
             }
             "checkpoint" => Err(plan_error_at(
                 "SET checkpoint: checkpointing and recovery are not available in this version of sluice yet",
                 set.location,
             )),
-            other => Err(plan_error_at(format!("unknown setting '{other}'"), set.location)),
+            other => Err(plan_error_at(
+                format!("unknown setting '{other}'"),
+                set.location,
+            )),
         }
     }
 
     async fn create_source(&self, c: &CreateSource) -> Result<StatementOutput> {
         self.check_not_started("create a source").await?;
-        let connector = c.options.require("connector", &format!("source '{}'", c.name))?.to_ascii_lowercase();
+        let connector = c
+            .options
+            .require("connector", &format!("source '{}'", c.name))?
+            .to_ascii_lowercase();
         let declared_schema = self.declared_schema(c).await?;
         let mut engine = self.engine().lock().await;
-        engine.check_name_free(&c.name, "source").map_err(|e| at(e, c.location))?;
-        let factory = engine.registry.source(&connector).map_err(|e| at(e, option_place(&c.options, "connector")))?;
+        engine
+            .check_name_free(&c.name, "source")
+            .map_err(|e| at(e, c.location))?;
+        let factory = engine
+            .registry
+            .source(&connector)
+            .map_err(|e| at(e, option_place(&c.options, "connector")))?;
         let mut known = vec!["connector"];
         known.extend_from_slice(factory.option_names());
-        c.options.check_known(&format!("the '{connector}' source"), &known)?;
-        let ctx = SourceContext { session: self.session().clone(), batch_interval: engine.batch_interval };
-        let spec = SourceSpec { name: c.name.clone(), declared_schema, options: c.options.clone() };
-        let source = factory.create(spec, &ctx).await.map_err(|e| at(e, c.options.location))?;
-        engine.add_source(&c.name, &connector, source).map_err(|e| at(e, c.location))?;
-        Ok(StatementOutput::Done(format!("source {} ({connector})", c.name)))
+        c.options
+            .check_known(&format!("the '{connector}' source"), &known)?;
+        let ctx = SourceContext {
+            session: self.session().clone(),
+            batch_interval: engine.batch_interval,
+        };
+        let spec = SourceSpec {
+            name: c.name.clone(),
+            declared_schema,
+            options: c.options.clone(),
+        };
+        let source = factory
+            .create(spec, &ctx)
+            .await
+            .map_err(|e| at(e, c.options.location))?;
+        engine
+            .add_source(&c.name, &connector, source)
+            .map_err(|e| at(e, c.location))?;
+        Ok(StatementOutput::Done(format!(
+            "source {} ({connector})",
+            c.name
+        )))
     }
 
     /// The schema of `CREATE SOURCE s (a INT, ...)`, typed as DataFusion types SQL.
@@ -111,7 +149,10 @@ impl StreamingContext {
             }
             let sql = format!("SELECT CAST(NULL AS {}) AS x", col.data_type);
             let df = self.session().sql(&sql).await.map_err(|e| {
-                plan_error_at(format!("column '{}': {}", col.name, e.strip_backtrace()), col.location)
+                plan_error_at(
+                    format!("column '{}': {}", col.name, e.strip_backtrace()),
+                    col.location,
+                )
             })?;
             let data_type = df.schema().field(0).data_type().clone();
             fields.push(Field::new(&col.name, data_type, true));
@@ -127,26 +168,38 @@ impl StreamingContext {
                 c.location,
             ));
         }
-        c.options.check_known(&format!("stream '{}'", c.name), &[])?;
+        c.options
+            .check_known(&format!("stream '{}'", c.name), &[])?;
         let mut query = c.query.clone();
         {
             let engine = self.engine().lock().await;
             hide_batch_time(&mut query, &|name: &str| engine.adds_batch_time(name));
         }
         let statement = DFStatement::Statement(Box::new(Statement::Query(query)));
-        let logical = self.session().state().statement_to_plan(statement).await.map_err(|e| {
-            let loc = SluiceError::DataFusion(e);
-            let location = loc.location().unwrap_or(c.query_location);
-            plan_error_at(loc.message(), location)
-        })?;
+        let logical = self
+            .session()
+            .state()
+            .statement_to_plan(statement)
+            .await
+            .map_err(|e| {
+                let loc = SluiceError::DataFusion(e);
+                let location = loc.location().unwrap_or(c.query_location);
+                plan_error_at(loc.message(), location)
+            })?;
         let mut engine = self.engine().lock().await;
-        engine.add_stream(&c.name, &logical, text.to_string()).await.map_err(|e| at(e, c.location))?;
+        engine
+            .add_stream(&c.name, &logical, text.to_string())
+            .await
+            .map_err(|e| at(e, c.location))?;
         Ok(StatementOutput::Done(format!("stream {}", c.name)))
     }
 
     async fn create_sink(&self, c: &CreateSink) -> Result<StatementOutput> {
         self.check_not_started("create a sink").await?;
-        let connector = c.options.require("connector", &format!("sink '{}'", c.name))?.to_ascii_lowercase();
+        let connector = c
+            .options
+            .require("connector", &format!("sink '{}'", c.name))?
+            .to_ascii_lowercase();
         let mut engine = self.engine().lock().await;
         let Some((_, schema)) = engine.relation(&c.from) else {
             return Err(plan_error_at(
@@ -159,16 +212,38 @@ impl StreamingContext {
                 c.from_location,
             ));
         };
-        engine.check_name_free(&c.name, "sink").map_err(|e| at(e, c.location))?;
-        let factory = engine.registry.sink(&connector).map_err(|e| at(e, option_place(&c.options, "connector")))?;
+        engine
+            .check_name_free(&c.name, "sink")
+            .map_err(|e| at(e, c.location))?;
+        let factory = engine
+            .registry
+            .sink(&connector)
+            .map_err(|e| at(e, option_place(&c.options, "connector")))?;
         let mut known = vec!["connector"];
         known.extend_from_slice(factory.option_names());
-        c.options.check_known(&format!("the '{connector}' sink"), &known)?;
-        let ctx = SinkContext { session: self.session().clone(), console: engine.console.clone() };
-        let spec = SinkSpec { name: c.name.clone(), from: c.from.clone(), schema, options: c.options.clone() };
-        let sink = factory.create(spec, &ctx).await.map_err(|e| at(e, c.options.location))?;
-        engine.add_sink(&c.name, &c.from, &connector, sink).map_err(|e| at(e, c.location))?;
-        Ok(StatementOutput::Done(format!("sink {} ({connector}) from {}", c.name, c.from)))
+        c.options
+            .check_known(&format!("the '{connector}' sink"), &known)?;
+        let ctx = SinkContext {
+            session: self.session().clone(),
+            console: engine.console.clone(),
+        };
+        let spec = SinkSpec {
+            name: c.name.clone(),
+            from: c.from.clone(),
+            schema,
+            options: c.options.clone(),
+        };
+        let sink = factory
+            .create(spec, &ctx)
+            .await
+            .map_err(|e| at(e, c.options.location))?;
+        engine
+            .add_sink(&c.name, &c.from, &connector, sink)
+            .map_err(|e| at(e, c.location))?;
+        Ok(StatementOutput::Done(format!(
+            "sink {} ({connector}) from {}",
+            c.name, c.from
+        )))
     }
 
     /// A statement for DataFusion; `INSERT INTO <queue source>` queues rows.
@@ -194,14 +269,26 @@ impl StreamingContext {
         let is_query = !df.schema().fields().is_empty();
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await?;
-        Ok(if is_query { StatementOutput::Rows { schema, batches } } else { StatementOutput::Done("OK".into()) })
+        Ok(if is_query {
+            StatementOutput::Rows { schema, batches }
+        } else {
+            StatementOutput::Done("OK".into())
+        })
     }
 
     async fn insert_into_queue(&self, text: &str) -> Result<Option<StatementOutput>> {
-        let Ok(mut parsed) = Parser::parse_sql(&GenericDialect {}, text) else { return Ok(None) };
-        let Some(Statement::Insert(insert)) = parsed.pop() else { return Ok(None) };
-        let TableObject::TableName(name) = &insert.table else { return Ok(None) };
-        let Some(ident) = name.0.last().and_then(|p| p.as_ident()) else { return Ok(None) };
+        let Ok(mut parsed) = Parser::parse_sql(&GenericDialect {}, text) else {
+            return Ok(None);
+        };
+        let Some(Statement::Insert(insert)) = parsed.pop() else {
+            return Ok(None);
+        };
+        let TableObject::TableName(name) = &insert.table else {
+            return Ok(None);
+        };
+        let Some(ident) = name.0.last().and_then(|p| p.as_ident()) else {
+            return Ok(None);
+        };
         let table = sluice_sql::normalize_ident(ident);
         let handle = {
             let engine = self.engine().lock().await;
@@ -219,16 +306,26 @@ impl StreamingContext {
         };
         let statement = DFStatement::Statement(Box::new(Statement::Query(query)));
         let plan = self.session().state().statement_to_plan(statement).await?;
-        let batches = self.session().execute_logical_plan(plan).await?.collect().await?;
+        let batches = self
+            .session()
+            .execute_logical_plan(plan)
+            .await?
+            .collect()
+            .await?;
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         let converted = conform_to_schema(batches, &handle.schema(), &format!("source '{table}'"))?;
         handle.push_all(converted)?;
-        Ok(Some(StatementOutput::Done(format!("queued {rows} rows into {table}"))))
+        Ok(Some(StatementOutput::Done(format!(
+            "queued {rows} rows into {table}"
+        ))))
     }
 }
 
 fn option_place(options: &sluice_sql::Options, key: &str) -> sluice_sql::Location {
-    options.entry(key).map(|e| e.location).unwrap_or(options.location)
+    options
+        .entry(key)
+        .map(|e| e.location)
+        .unwrap_or(options.location)
 }
 
 /// Gives an error without a place the statement's place.

@@ -22,8 +22,9 @@ use std::ops::ControlFlow;
 
 use sluice_sql::normalize_ident;
 use sluice_sql::sqlparser::ast::{
-    ExcludeSelectItem, Ident, ObjectName, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr,
-    TableFactor, VisitMut, VisitorMut, WildcardAdditionalOptions,
+    ExcludeSelectItem, Ident, ObjectName, Query, Select, SelectItem,
+    SelectItemQualifiedWildcardKind, SetExpr, TableFactor, VisitMut, VisitorMut,
+    WildcardAdditionalOptions,
 };
 
 use crate::slot::BATCH_TIME;
@@ -69,18 +70,35 @@ impl Hider<'_> {
 
     fn relation(&self, factor: &TableFactor) -> Relation {
         match factor {
-            TableFactor::Table { name, alias, args: None, .. } => {
-                let table = name.0.last().and_then(|p| p.as_ident()).map(normalize_ident).unwrap_or_default();
+            TableFactor::Table {
+                name,
+                alias,
+                args: None,
+                ..
+            } => {
+                let table = name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .map(normalize_ident)
+                    .unwrap_or_default();
                 let qualifier = match alias {
                     Some(a) => ObjectName::from(vec![a.name.clone()]),
                     None => name.clone(),
                 };
-                Relation { qualifier: Some(qualifier), hides: (self.adds_batch_time)(&table) }
+                Relation {
+                    qualifier: Some(qualifier),
+                    hides: (self.adds_batch_time)(&table),
+                }
             }
-            TableFactor::Derived { alias: Some(a), .. } => {
-                Relation { qualifier: Some(ObjectName::from(vec![a.name.clone()])), hides: false }
-            }
-            _ => Relation { qualifier: None, hides: false },
+            TableFactor::Derived { alias: Some(a), .. } => Relation {
+                qualifier: Some(ObjectName::from(vec![a.name.clone()])),
+                hides: false,
+            },
+            _ => Relation {
+                qualifier: None,
+                hides: false,
+            },
         }
     }
 
@@ -109,16 +127,30 @@ impl Hider<'_> {
                         if r.hides {
                             add_exclude(&mut o);
                         }
-                        let q = r.qualifier.clone().unwrap_or_else(|| ObjectName::from(Vec::<Ident>::new()));
-                        projection.push(SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(q), o));
+                        let q = r
+                            .qualifier
+                            .clone()
+                            .unwrap_or_else(|| ObjectName::from(Vec::<Ident>::new()));
+                        projection.push(SelectItem::QualifiedWildcard(
+                            SelectItemQualifiedWildcardKind::ObjectName(q),
+                            o,
+                        ));
                     }
                 }
-                SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(name), mut opts) => {
-                    let hides = relations.iter().any(|r| r.hides && r.qualifier.as_ref().is_some_and(|q| same(q, &name)));
+                SelectItem::QualifiedWildcard(
+                    SelectItemQualifiedWildcardKind::ObjectName(name),
+                    mut opts,
+                ) => {
+                    let hides = relations
+                        .iter()
+                        .any(|r| r.hides && r.qualifier.as_ref().is_some_and(|q| same(q, &name)));
                     if hides {
                         add_exclude(&mut opts);
                     }
-                    projection.push(SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(name), opts));
+                    projection.push(SelectItem::QualifiedWildcard(
+                        SelectItemQualifiedWildcardKind::ObjectName(name),
+                        opts,
+                    ));
                 }
                 other => projection.push(other),
             }
@@ -136,7 +168,12 @@ fn is_plain(opts: &WildcardAdditionalOptions) -> bool {
 }
 
 fn same(a: &ObjectName, b: &ObjectName) -> bool {
-    let norm = |n: &ObjectName| n.0.iter().filter_map(|p| p.as_ident()).map(normalize_ident).collect::<Vec<_>>();
+    let norm = |n: &ObjectName| {
+        n.0.iter()
+            .filter_map(|p| p.as_ident())
+            .map(normalize_ident)
+            .collect::<Vec<_>>()
+    };
     norm(a) == norm(b)
 }
 
@@ -169,15 +206,22 @@ mod tests {
     use sluice_sql::sqlparser::parser::Parser;
 
     fn rewrite(sql: &str) -> String {
-        let mut stmt = Parser::parse_sql(&GenericDialect {}, sql).unwrap().remove(0);
-        let Statement::Query(q) = &mut stmt else { panic!() };
+        let mut stmt = Parser::parse_sql(&GenericDialect {}, sql)
+            .unwrap()
+            .remove(0);
+        let Statement::Query(q) = &mut stmt else {
+            panic!()
+        };
         hide_batch_time(q, &|n: &str| n == "lines" || n == "words");
         q.to_string()
     }
 
     #[test]
     fn wildcards_over_slots_skip_batch_time() {
-        assert_eq!(rewrite("SELECT * FROM lines"), "SELECT * EXCLUDE (batch_time) FROM lines");
+        assert_eq!(
+            rewrite("SELECT * FROM lines"),
+            "SELECT * EXCLUDE (batch_time) FROM lines"
+        );
         assert_eq!(rewrite("SELECT * FROM static"), "SELECT * FROM static");
         assert_eq!(
             rewrite("SELECT x.* FROM lines x JOIN static s ON true"),
@@ -188,9 +232,14 @@ mod tests {
             "SELECT lines.* EXCLUDE (batch_time), words.* EXCLUDE (batch_time) FROM lines, words"
         );
         assert_eq!(
-            rewrite("SELECT * FROM (SELECT * FROM words) AS w UNION ALL SELECT * EXCLUDE (v) FROM lines"),
+            rewrite(
+                "SELECT * FROM (SELECT * FROM words) AS w UNION ALL SELECT * EXCLUDE (v) FROM lines"
+            ),
             "SELECT * FROM (SELECT * EXCLUDE (batch_time) FROM words) AS w UNION ALL SELECT * EXCLUDE (v, batch_time) FROM lines"
         );
-        assert_eq!(rewrite("SELECT batch_time, * FROM lines"), "SELECT batch_time, * EXCLUDE (batch_time) FROM lines");
+        assert_eq!(
+            rewrite("SELECT batch_time, * FROM lines"),
+            "SELECT batch_time, * EXCLUDE (batch_time) FROM lines"
+        );
     }
 }

@@ -14,11 +14,18 @@ use rand::{Rng, SeedableRng};
 use sluice_core::{ClockChoice, ManualClock, StreamingContext};
 
 fn schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, true), Field::new("v", DataType::Int64, true)]))
+    Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, true),
+        Field::new("v", DataType::Int64, true),
+    ]))
 }
 
 fn batch(k: Vec<i64>, v: Vec<i64>) -> RecordBatch {
-    RecordBatch::try_new(schema(), vec![Arc::new(Int64Array::from(k)), Arc::new(Int64Array::from(v))]).unwrap()
+    RecordBatch::try_new(
+        schema(),
+        vec![Arc::new(Int64Array::from(k)), Arc::new(Int64Array::from(v))],
+    )
+    .unwrap()
 }
 
 type Seen = Arc<Mutex<Vec<(i64, Vec<RecordBatch>)>>>;
@@ -54,7 +61,9 @@ async fn collect_into(ssc: &StreamingContext, stream: &str, delay_first: Option<
 async fn batches_queue_behind_a_slow_batch_and_none_is_skipped() {
     let (ssc, clock) = context(SessionContext::new()).await;
     let queue = ssc.queue_source("src", schema()).await.unwrap();
-    ssc.sql("CREATE STREAM doubled AS SELECT k * 2 AS k2 FROM src").await.unwrap();
+    ssc.sql("CREATE STREAM doubled AS SELECT k * 2 AS k2 FROM src")
+        .await
+        .unwrap();
     let seen = collect_into(&ssc, "doubled", Some(Duration::from_millis(50))).await;
     for i in 0..5 {
         queue.push(batch(vec![i], vec![0])).unwrap();
@@ -74,7 +83,10 @@ async fn batches_queue_behind_a_slow_batch_and_none_is_skipped() {
         infos[1].scheduling_delay
     );
     assert_eq!(infos[0].input_rows, vec![("src".to_string(), 1)]);
-    assert_eq!(infos[4].total_delay(), infos[4].scheduling_delay + infos[4].processing_time);
+    assert_eq!(
+        infos[4].total_delay(),
+        infos[4].scheduling_delay + infos[4].processing_time
+    );
     ssc.stop(true).await.unwrap();
     ssc.await_termination().await.unwrap();
     // Each batch saw its own rows (the slot was swapped, not appended to).
@@ -82,7 +94,13 @@ async fn batches_queue_behind_a_slow_batch_and_none_is_skipped() {
         .lock()
         .unwrap()
         .iter()
-        .map(|(_, b)| b[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0))
+        .map(|(_, b)| {
+            b[0].column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .value(0)
+        })
         .collect();
     assert_eq!(rows, vec![0, 2, 4, 6, 8]);
 }
@@ -107,7 +125,9 @@ async fn nothing_is_cut_before_its_time() {
 async fn a_failing_batch_stops_the_job_naming_stream_and_batch_time() {
     let (ssc, clock) = context(SessionContext::new()).await;
     let queue = ssc.queue_source("src", schema()).await.unwrap();
-    ssc.sql("CREATE STREAM ratio AS SELECT v / k AS r FROM src").await.unwrap();
+    ssc.sql("CREATE STREAM ratio AS SELECT v / k AS r FROM src")
+        .await
+        .unwrap();
     let _seen = collect_into(&ssc, "ratio", None).await;
     queue.push(batch(vec![1], vec![4])).unwrap();
     queue.push(batch(vec![0], vec![4])).unwrap();
@@ -132,7 +152,10 @@ async fn streams_no_sink_reads_are_not_run() {
     .await
     .unwrap();
     let err = ssc.start().await.unwrap_err().to_string();
-    assert!(err.starts_with("no sink: nothing would be computed"), "{err}");
+    assert!(
+        err.starts_with("no sink: nothing would be computed"),
+        "{err}"
+    );
     let _seen = collect_into(&ssc, "b", None).await;
     ssc.start().await.unwrap();
     // Lazy: `b` needs `a`; `unused` and `c` are never run.
@@ -149,12 +172,18 @@ async fn per_batch_results_equal_datafusion_on_random_input() {
                        FROM src s LEFT JOIN dims d ON s.k = d.k
                        WHERE s.v IS NULL OR s.v > -50
                        GROUP BY s.k ORDER BY s.k";
-    let session = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2).with_batch_size(64));
+    let session = SessionContext::new_with_config(
+        SessionConfig::new()
+            .with_target_partitions(2)
+            .with_batch_size(64),
+    );
     session.sql("CREATE TABLE dims (k BIGINT, name TEXT) AS VALUES (1, 'one'), (3, 'three'), (5, 'five')").await.unwrap();
     let (ssc, clock) = context(session.clone()).await;
     ssc.set_parallel_threshold(100).await;
     let queue = ssc.queue_source("src", schema()).await.unwrap();
-    ssc.sql(&format!("CREATE STREAM agg AS {SQL}")).await.unwrap();
+    ssc.sql(&format!("CREATE STREAM agg AS {SQL}"))
+        .await
+        .unwrap();
     let seen = collect_into(&ssc, "agg", None).await;
 
     let mut rng = StdRng::seed_from_u64(42);
@@ -179,10 +208,24 @@ async fn per_batch_results_equal_datafusion_on_random_input() {
         assert_eq!(t, (i as i64 + 1) * 1000);
         let direct = SessionContext::new();
         direct.sql("CREATE TABLE dims (k BIGINT, name TEXT) AS VALUES (1, 'one'), (3, 'three'), (5, 'five')").await.unwrap();
-        direct.register_table("src", Arc::new(MemTable::try_new(schema(), vec![vec![input.clone()]]).unwrap())).unwrap();
+        direct
+            .register_table(
+                "src",
+                Arc::new(MemTable::try_new(schema(), vec![vec![input.clone()]]).unwrap()),
+            )
+            .unwrap();
         let want = direct.sql(SQL).await.unwrap().collect().await.unwrap();
-        let fmt = |b: &[RecordBatch]| arrow::util::pretty::pretty_format_batches(b).unwrap().to_string();
-        assert_eq!(fmt(&got), fmt(&want), "batch {i} ({} rows)", input.num_rows());
+        let fmt = |b: &[RecordBatch]| {
+            arrow::util::pretty::pretty_format_batches(b)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            fmt(&got),
+            fmt(&want),
+            "batch {i} ({} rows)",
+            input.num_rows()
+        );
     }
 }
 
@@ -191,9 +234,20 @@ async fn transform_builds_a_stream_from_a_dataframe_function() {
     use datafusion::prelude::{col, lit};
     let ssc = StreamingContext::new(SessionContext::new(), Duration::from_secs(1));
     let queue = ssc.queue_source("src", schema()).await.unwrap();
-    ssc.transform("big", "src", |df| df.filter(col("v").gt(lit(10)))?.select(vec![col("k")])).await.unwrap();
-    let err = ssc.transform("x", "nowhere", Ok).await.unwrap_err().to_string();
-    assert_eq!(err, "transform 'x' reads 'nowhere', which is not a source or stream");
+    ssc.transform("big", "src", |df| {
+        df.filter(col("v").gt(lit(10)))?.select(vec![col("k")])
+    })
+    .await
+    .unwrap();
+    let err = ssc
+        .transform("x", "nowhere", Ok)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "transform 'x' reads 'nowhere', which is not a source or stream"
+    );
     let seen = collect_into(&ssc, "big", None).await;
     queue.push(batch(vec![1, 2, 3], vec![5, 50, 500])).unwrap();
     ssc.set_clock(ClockChoice::Simulated);
@@ -201,7 +255,18 @@ async fn transform_builds_a_stream_from_a_dataframe_function() {
     ssc.start().await.unwrap();
     ssc.await_termination().await.unwrap();
     let seen = seen.lock().unwrap();
-    let k: Vec<i64> = seen[0].1.iter().flat_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec()).collect();
+    let k: Vec<i64> = seen[0]
+        .1
+        .iter()
+        .flat_map(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        })
+        .collect();
     assert_eq!((seen[0].0, k), (1000, vec![2, 3]));
 }
 
@@ -218,7 +283,8 @@ async fn a_callback_can_use_the_context_and_stop_waits_for_the_end() {
         let ssc = inner.clone();
         async move {
             assert_eq!(ssc.batch_interval().await, Duration::from_secs(1));
-            ssc.sql(&format!("INSERT INTO feedback VALUES ({t}, 0)")).await?;
+            ssc.sql(&format!("INSERT INTO feedback VALUES ({t}, 0)"))
+                .await?;
             Ok(())
         }
     })
@@ -228,7 +294,10 @@ async fn a_callback_can_use_the_context_and_stop_waits_for_the_end() {
     ssc.start().await.unwrap();
     for n in 1..=3 {
         clock.advance_ms(1_000);
-        tokio::time::timeout(Duration::from_secs(30), ssc.wait_for_batches(n)).await.expect("no deadlock").unwrap();
+        tokio::time::timeout(Duration::from_secs(30), ssc.wait_for_batches(n))
+            .await
+            .expect("no deadlock")
+            .unwrap();
     }
     // The feedback written in batch 1000 is read in batch 2000, and so on.
     let got: Vec<(i64, i64)> = seen
@@ -236,7 +305,16 @@ async fn a_callback_can_use_the_context_and_stop_waits_for_the_end() {
         .unwrap()
         .iter()
         .filter(|(_, b)| !b.is_empty())
-        .map(|(t, b)| (*t, b[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0)))
+        .map(|(t, b)| {
+            (
+                *t,
+                b[0].column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .value(0),
+            )
+        })
         .collect();
     assert_eq!(got, vec![(2000, 1000), (3000, 2000)]);
     ssc.stop(true).await.unwrap();
@@ -256,6 +334,10 @@ async fn stop_returns_once_the_batch_in_progress_is_done() {
     // The first batch's sink takes 100 ms; stop while it runs.
     tokio::time::sleep(Duration::from_millis(30)).await;
     ssc.stop(true).await.unwrap();
-    assert_eq!(seen.lock().unwrap().len(), 1, "the batch in progress finished before stop returned");
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "the batch in progress finished before stop returned"
+    );
     assert_eq!(ssc.completed_batches(), 1);
 }

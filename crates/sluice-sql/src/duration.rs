@@ -44,7 +44,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     let plural = |n: u128, unit: &str| {
-        if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") }
+        if n == 1 {
+            format!("1 {unit}")
+        } else {
+            format!("{n} {unit}s")
+        }
     };
     if ms != 0 && ms % 3_600_000 == 0 {
         plural(ms / 3_600_000, "hour")
@@ -66,17 +70,35 @@ mod tests {
         assert_eq!(parse_duration("5 seconds").unwrap(), Duration::from_secs(5));
         assert_eq!(parse_duration("1 second").unwrap(), Duration::from_secs(1));
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration(" 2 MINUTES ").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("1.5 s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(
+            parse_duration(" 2 MINUTES ").unwrap(),
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            parse_duration("1.5 s").unwrap(),
+            Duration::from_millis(1500)
+        );
         assert_eq!(parse_duration("1 hour").unwrap(), Duration::from_secs(3600));
     }
 
     #[test]
     fn rejects_non_durations() {
-        assert!(parse_duration("fast").unwrap_err().contains("not a duration"));
+        assert!(
+            parse_duration("fast")
+                .unwrap_err()
+                .contains("not a duration")
+        );
         assert!(parse_duration("5 parsecs").unwrap_err().contains("units"));
-        assert!(parse_duration("0.1 ms").unwrap_err().contains("whole number"));
-        assert!(parse_duration("10000000000000000000 ms").unwrap_err().contains("too long"));
+        assert!(
+            parse_duration("0.1 ms")
+                .unwrap_err()
+                .contains("whole number")
+        );
+        assert!(
+            parse_duration("10000000000000000000 ms")
+                .unwrap_err()
+                .contains("too long")
+        );
     }
 
     #[test]

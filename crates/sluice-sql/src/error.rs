@@ -17,7 +17,10 @@ impl Location {
 
 impl From<sqlparser::tokenizer::Location> for Location {
     fn from(l: sqlparser::tokenizer::Location) -> Self {
-        Self { line: l.line, column: l.column }
+        Self {
+            line: l.line,
+            column: l.column,
+        }
     }
 }
 
@@ -37,7 +40,10 @@ pub struct SqlError {
 
 impl SqlError {
     pub fn new(message: impl Into<String>, location: Location) -> Self {
-        Self { message: message.into(), location }
+        Self {
+            message: message.into(),
+            location,
+        }
     }
 
     /// Turns a sqlparser error into one with a location. sqlparser puts the

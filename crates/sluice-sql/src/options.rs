@@ -33,13 +33,20 @@ pub struct Options {
 
 impl Options {
     pub fn new(location: Location) -> Self {
-        Self { entries: Vec::new(), location }
+        Self {
+            entries: Vec::new(),
+            location,
+        }
     }
 
     pub fn insert(&mut self, key: &str, value: impl Into<String>, location: Location) {
         let key = key.to_ascii_lowercase();
         self.entries.retain(|e| e.key != key);
-        self.entries.push(OptionValue { key, value: value.into(), location });
+        self.entries.push(OptionValue {
+            key,
+            value: value.into(),
+            location,
+        });
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &OptionValue> {
@@ -61,9 +68,8 @@ impl Options {
 
     /// The option's text, or an error saying it is required by `what`.
     pub fn require(&self, key: &str, what: &str) -> Result<&str, SqlError> {
-        self.get(key).ok_or_else(|| {
-            SqlError::new(format!("{what} needs the option '{key}'"), self.location)
-        })
+        self.get(key)
+            .ok_or_else(|| SqlError::new(format!("{what} needs the option '{key}'"), self.location))
     }
 
     fn parse_with<T>(
@@ -92,14 +98,18 @@ impl Options {
     }
 
     pub fn get_f64(&self, key: &str) -> Result<Option<f64>, SqlError> {
-        self.parse_with(key, "a number", |v| v.parse().ok().filter(|x: &f64| x.is_finite()))
+        self.parse_with(key, "a number", |v| {
+            v.parse().ok().filter(|x: &f64| x.is_finite())
+        })
     }
 
     pub fn get_bool(&self, key: &str) -> Result<Option<bool>, SqlError> {
-        self.parse_with(key, "true or false", |v| match v.to_ascii_lowercase().as_str() {
-            "true" | "on" | "yes" => Some(true),
-            "false" | "off" | "no" => Some(false),
-            _ => None,
+        self.parse_with(key, "true or false", |v| {
+            match v.to_ascii_lowercase().as_str() {
+                "true" | "on" | "yes" => Some(true),
+                "false" | "off" | "no" => Some(false),
+                _ => None,
+            }
         })
     }
 
@@ -140,7 +150,11 @@ impl Options {
 }
 
 fn quoted_list(items: &[&str]) -> String {
-    items.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -159,19 +173,35 @@ mod tests {
     fn typed_getters_name_the_option_and_place() {
         let o = opts(&[("rows", "many"), ("flag", "yes"), ("every", "2 seconds")]);
         let e = o.get_usize("rows").unwrap_err();
-        assert_eq!(e.message, "option 'rows' must be a non-negative whole number, not 'many'");
+        assert_eq!(
+            e.message,
+            "option 'rows' must be a non-negative whole number, not 'many'"
+        );
         assert_eq!(e.location, Location::new(1, 10));
         assert_eq!(o.get_bool("flag").unwrap(), Some(true));
-        assert_eq!(o.get_duration("every").unwrap(), Some(Duration::from_secs(2)));
+        assert_eq!(
+            o.get_duration("every").unwrap(),
+            Some(Duration::from_secs(2))
+        );
         assert_eq!(o.get_usize("absent").unwrap(), None);
     }
 
     #[test]
     fn choices_and_required() {
         let o = opts(&[("format", "TABLE")]);
-        assert_eq!(o.get_choice("format", &["spark", "table"]).unwrap().as_deref(), Some("table"));
+        assert_eq!(
+            o.get_choice("format", &["spark", "table"])
+                .unwrap()
+                .as_deref(),
+            Some("table")
+        );
         let e = o.get_choice("format", &["csv"]).unwrap_err();
         assert!(e.message.contains("one of 'csv'"), "{}", e.message);
-        assert!(o.require("path", "text sink").unwrap_err().message.contains("needs the option 'path'"));
+        assert!(
+            o.require("path", "text sink")
+                .unwrap_err()
+                .message
+                .contains("needs the option 'path'")
+        );
     }
 }

@@ -102,7 +102,10 @@ impl<'a> LineIndex<'a> {
     fn new(script: &'a str) -> Self {
         let mut line_starts = vec![0];
         line_starts.extend(script.match_indices('\n').map(|(i, _)| i + 1));
-        Self { script, line_starts }
+        Self {
+            script,
+            line_starts,
+        }
     }
 
     /// Byte offset of a location; sqlparser's span ends are exclusive columns.
@@ -112,7 +115,12 @@ impl<'a> LineIndex<'a> {
         };
         let line = &self.script[start..];
         let col = loc.column.saturating_sub(1) as usize;
-        start + line.char_indices().nth(col).map(|(i, _)| i).unwrap_or(line.len())
+        start
+            + line
+                .char_indices()
+                .nth(col)
+                .map(|(i, _)| i)
+                .unwrap_or(line.len())
     }
 }
 

@@ -116,8 +116,11 @@ pub(crate) fn parse_statement_tokens(
 fn strip_emit(
     mut tokens: Vec<TokenWithSpan>,
 ) -> Result<(Vec<TokenWithSpan>, Option<EmitMode>), SqlError> {
-    let words: Vec<usize> =
-        (0..tokens.len()).filter(|&i| !is_blank(&tokens[i].token)).rev().take(2).collect();
+    let words: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !is_blank(&tokens[i].token))
+        .rev()
+        .take(2)
+        .collect();
     if let [last, before] = words[..] {
         let emit = match word_upper(&tokens[last].token).as_str() {
             "CHANGES" => Some(EmitMode::Changes),
@@ -127,7 +130,10 @@ fn strip_emit(
         if word_upper(&tokens[before].token) == "EMIT" {
             if emit.is_none() {
                 return Err(SqlError::new(
-                    format!("expected CHANGES or SNAPSHOT after EMIT, found {}", tokens[last].token),
+                    format!(
+                        "expected CHANGES or SNAPSHOT after EMIT, found {}",
+                        tokens[last].token
+                    ),
                     tokens[last].span.start.into(),
                 ));
             }
@@ -147,7 +153,11 @@ fn word_upper(t: &Token) -> String {
 
 /// Lower-cases an unquoted identifier, as DataFusion does; a quoted one is kept.
 pub fn normalize_ident(ident: &Ident) -> String {
-    if ident.quote_style.is_some() { ident.value.clone() } else { ident.value.to_ascii_lowercase() }
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_ascii_lowercase()
+    }
 }
 
 struct StatementParser {
@@ -159,7 +169,10 @@ static DIALECT: GenericDialect = GenericDialect {};
 
 impl StatementParser {
     fn new(tokens: Vec<TokenWithSpan>, start: Location) -> Self {
-        Self { parser: Parser::new(&DIALECT).with_tokens_with_locations(tokens), start }
+        Self {
+            parser: Parser::new(&DIALECT).with_tokens_with_locations(tokens),
+            start,
+        }
     }
 
     fn here(&self) -> Location {
@@ -176,7 +189,10 @@ impl StatementParser {
         if word_upper(&t.token) == word {
             Ok(())
         } else {
-            Err(SqlError::new(format!("expected {word}, found {}", t.token), t.span.start.into()))
+            Err(SqlError::new(
+                format!("expected {word}, found {}", t.token),
+                t.span.start.into(),
+            ))
         }
     }
 
@@ -226,7 +242,12 @@ impl StatementParser {
         }
         let options = self.with_options(true)?;
         self.expect_end()?;
-        Ok(SluiceStatement::CreateSource(CreateSource { name, location, columns, options }))
+        Ok(SluiceStatement::CreateSource(CreateSource {
+            name,
+            location,
+            columns,
+            options,
+        }))
     }
 
     fn create_stream(mut self, emit: Option<EmitMode>) -> Result<SluiceStatement, SqlError> {
@@ -237,7 +258,10 @@ impl StatementParser {
         if !self.parser.parse_keyword(Keyword::AS) {
             let t = self.parser.peek_token();
             return Err(SqlError::new(
-                format!("expected AS SELECT ... after CREATE STREAM {name}, found {}", t.token),
+                format!(
+                    "expected AS SELECT ... after CREATE STREAM {name}, found {}",
+                    t.token
+                ),
                 t.span.start.into(),
             ));
         }
@@ -273,7 +297,13 @@ impl StatementParser {
         let (from, from_location) = self.name()?;
         let options = self.with_options(true)?;
         self.expect_end()?;
-        Ok(SluiceStatement::CreateSink(CreateSink { name, location, from, from_location, options }))
+        Ok(SluiceStatement::CreateSink(CreateSink {
+            name,
+            location,
+            from,
+            from_location,
+            options,
+        }))
     }
 
     fn set(mut self) -> Result<SluiceStatement, SqlError> {
@@ -288,7 +318,11 @@ impl StatementParser {
         }
         let (value, _) = self.option_value()?;
         self.expect_end()?;
-        Ok(SluiceStatement::Set(SetVariable { name, value, location }))
+        Ok(SluiceStatement::Set(SetVariable {
+            name,
+            value,
+            location,
+        }))
     }
 
     /// `WITH (key = value, ...)`; `required` makes a missing clause an error.
@@ -319,7 +353,10 @@ impl StatementParser {
             }
             let (value, value_location) = self.option_value()?;
             if options.entry(&key.to_ascii_lowercase()).is_some() {
-                return Err(SqlError::new(format!("option '{key}' is given twice"), key_location));
+                return Err(SqlError::new(
+                    format!("option '{key}' is given twice"),
+                    key_location,
+                ));
             }
             options.insert(&key, value, value_location);
             if self.parser.consume_token(&Token::Comma) {
@@ -368,16 +405,26 @@ impl StatementParser {
         let t = self.parser.next_token();
         let loc: Location = t.span.start.into();
         let negative = t.token == Token::Minus;
-        let t = if negative { self.parser.next_token() } else { t };
+        let t = if negative {
+            self.parser.next_token()
+        } else {
+            t
+        };
         let value = match t.token {
             Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => s,
             Token::Number(n, _) => {
-                if negative { format!("-{n}") } else { n }
+                if negative {
+                    format!("-{n}")
+                } else {
+                    n
+                }
             }
             Token::Word(w) if !negative => w.value,
             other => {
                 return Err(SqlError::new(
-                    format!("expected a value (a 'string', a number, true or false), found {other}"),
+                    format!(
+                        "expected a value (a 'string', a number, true or false), found {other}"
+                    ),
                     t.span.start.into(),
                 ));
             }
@@ -414,15 +461,19 @@ mod tests {
 
     #[test]
     fn create_stream_with_emit() {
-        let SluiceStatement::CreateStream(s) =
-            one("CREATE STREAM totals AS SELECT word, count(*) FROM words GROUP BY word EMIT CHANGES")
-        else {
+        let SluiceStatement::CreateStream(s) = one(
+            "CREATE STREAM totals AS SELECT word, count(*) FROM words GROUP BY word EMIT CHANGES",
+        ) else {
             panic!()
         };
         assert_eq!(s.emit, Some(EmitMode::Changes));
-        assert_eq!(s.query.to_string(), "SELECT word, count(*) FROM words GROUP BY word");
+        assert_eq!(
+            s.query.to_string(),
+            "SELECT word, count(*) FROM words GROUP BY word"
+        );
         assert_eq!(s.query_location, Location::new(1, 25));
-        let SluiceStatement::CreateStream(s) = one("CREATE STREAM all AS SELECT * FROM words emit snapshot")
+        let SluiceStatement::CreateStream(s) =
+            one("CREATE STREAM all AS SELECT * FROM words emit snapshot")
         else {
             panic!()
         };
@@ -447,18 +498,30 @@ mod tests {
                 location: Location::new(1, 5)
             })
         );
-        assert_eq!(one("SET datafusion.execution.batch_size = 10"), SluiceStatement::DataFusion);
-        assert_eq!(one("CREATE TABLE t AS VALUES (1)"), SluiceStatement::DataFusion);
+        assert_eq!(
+            one("SET datafusion.execution.batch_size = 10"),
+            SluiceStatement::DataFusion
+        );
+        assert_eq!(
+            one("CREATE TABLE t AS VALUES (1)"),
+            SluiceStatement::DataFusion
+        );
     }
 
     #[test]
     fn errors_name_the_place() {
-        let e = parse_script("SET batch_interval = '1 second';\nCREATE SINK out counts WITH (connector = 'console')")
-            .unwrap_err();
+        let e = parse_script(
+            "SET batch_interval = '1 second';\nCREATE SINK out counts WITH (connector = 'console')",
+        )
+        .unwrap_err();
         assert_eq!(e.message, "expected FROM, found counts");
         assert_eq!(e.location, Location::new(2, 17));
         let e = parse_script("CREATE SOURCE s").unwrap_err();
-        assert!(e.message.starts_with("expected WITH (connector"), "{}", e.message);
+        assert!(
+            e.message.starts_with("expected WITH (connector"),
+            "{}",
+            e.message
+        );
         let e = parse_script("CREATE STREAM s AS SELEC 1").unwrap_err();
         assert_eq!(e.location, Location::new(1, 20), "{e}");
         let e = parse_script("CREATE SINK o FROM s WITH (rows = 1, rows = 2)").unwrap_err();

@@ -8,9 +8,9 @@
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
+use sluice_core::Result;
 use sluice_core::render::{spark_print, table_print};
 use sluice_core::sink::{ConsoleOutput, Sink, SinkContext, SinkFactory, SinkSpec};
-use sluice_core::Result;
 
 pub struct ConsoleSinkFactory;
 
@@ -26,8 +26,17 @@ impl SinkFactory for ConsoleSinkFactory {
 
     async fn create(&self, spec: SinkSpec, ctx: &SinkContext) -> Result<Box<dyn Sink>> {
         let rows = spec.options.get_usize("rows")?.unwrap_or(10);
-        let table = spec.options.get_choice("format", &["spark", "table"])?.as_deref() == Some("table");
-        Ok(Box::new(ConsoleSink { rows, table, schema: spec.schema, out: ctx.console.clone() }))
+        let table = spec
+            .options
+            .get_choice("format", &["spark", "table"])?
+            .as_deref()
+            == Some("table");
+        Ok(Box::new(ConsoleSink {
+            rows,
+            table,
+            schema: spec.schema,
+            out: ctx.console.clone(),
+        }))
     }
 }
 

@@ -31,7 +31,11 @@ impl SourceFactory for ConstantSourceFactory {
 
     async fn create(&self, spec: SourceSpec, ctx: &SourceContext) -> Result<Box<dyn Source>> {
         let df = match (spec.options.get("table"), spec.options.get("query")) {
-            (Some(table), None) => ctx.session.table(TableReference::bare(table.to_ascii_lowercase())).await?,
+            (Some(table), None) => {
+                ctx.session
+                    .table(TableReference::bare(table.to_ascii_lowercase()))
+                    .await?
+            }
             (None, Some(query)) => ctx.session.sql(query).await?,
             _ => {
                 return plan_err!(

@@ -38,19 +38,28 @@ impl FileFormat {
     }
 
     /// The whole batch, encoded.
-    pub fn encode(self, schema: &SchemaRef, batches: &[RecordBatch], header: bool) -> Result<Vec<u8>> {
+    pub fn encode(
+        self,
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+        header: bool,
+    ) -> Result<Vec<u8>> {
         let mut buf = Vec::new();
         match self {
             FileFormat::Parquet => {
                 let mut w = ArrowWriter::try_new(&mut buf, Arc::clone(schema), None)
                     .map_err(|e| SluiceError::Config(format!("parquet: {e}")))?;
                 for b in batches {
-                    w.write(b).map_err(|e| SluiceError::Config(format!("parquet: {e}")))?;
+                    w.write(b)
+                        .map_err(|e| SluiceError::Config(format!("parquet: {e}")))?;
                 }
-                w.close().map_err(|e| SluiceError::Config(format!("parquet: {e}")))?;
+                w.close()
+                    .map_err(|e| SluiceError::Config(format!("parquet: {e}")))?;
             }
             FileFormat::Csv => {
-                let mut w = arrow::csv::WriterBuilder::new().with_header(header).build(&mut buf);
+                let mut w = arrow::csv::WriterBuilder::new()
+                    .with_header(header)
+                    .build(&mut buf);
                 for b in batches {
                     w.write(b)?;
                 }
@@ -91,7 +100,9 @@ impl SinkFactory for FileSinkFactory {
     }
 
     async fn create(&self, spec: SinkSpec, ctx: &SinkContext) -> Result<Box<dyn Sink>> {
-        let path = spec.options.require("path", &format!("the '{}' sink", self.format.name()))?;
+        let path = spec
+            .options
+            .require("path", &format!("the '{}' sink", self.format.name()))?;
         let header = spec.options.get_bool("header")?.unwrap_or(true);
         // Resolve now so a bad URL fails before the first batch.
         resolve(&ctx.session, path)?;
@@ -127,11 +138,15 @@ impl Sink for FileSink {
         let location = resolve(&self.session, &self.path)?;
         let body = self.format.encode(&self.schema, batches, self.header)?;
         let path = location.child(&self.file_name(batch_time));
-        location.store.put(&path, PutPayload::from(body)).await.map_err(|e| SluiceError::Sink {
-            name: self.name.clone(),
-            batch_time,
-            message: format!("writing '{path}': {e}"),
-        })?;
+        location
+            .store
+            .put(&path, PutPayload::from(body))
+            .await
+            .map_err(|e| SluiceError::Sink {
+                name: self.name.clone(),
+                batch_time,
+                message: format!("writing '{path}': {e}"),
+            })?;
         Ok(())
     }
 }

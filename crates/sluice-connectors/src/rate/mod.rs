@@ -28,7 +28,10 @@ impl SourceFactory for RateSourceFactory {
 
     async fn create(&self, spec: SourceSpec, ctx: &SourceContext) -> Result<Box<dyn Source>> {
         let rows_per_second = spec.options.get_u64("rows_per_second")?.unwrap_or(1);
-        Ok(Box::new(RateSource::new(rows_per_second, ctx.batch_interval.as_millis() as i64)))
+        Ok(Box::new(RateSource::new(
+            rows_per_second,
+            ctx.batch_interval.as_millis() as i64,
+        )))
     }
 }
 
@@ -45,10 +48,20 @@ pub struct RateSource {
 impl RateSource {
     pub fn new(rows_per_second: u64, interval_ms: i64) -> Self {
         let schema = Arc::new(Schema::new(vec![
-            Field::new("timestamp", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+            Field::new(
+                "timestamp",
+                DataType::Timestamp(TimeUnit::Millisecond, None),
+                false,
+            ),
             Field::new("value", DataType::Int64, false),
         ]));
-        Self { schema, rows_per_second, interval_ms, next_value: 0, carry_millirows: 0 }
+        Self {
+            schema,
+            rows_per_second,
+            interval_ms,
+            next_value: 0,
+            carry_millirows: 0,
+        }
     }
 }
 
@@ -64,17 +77,24 @@ impl Source for RateSource {
             .checked_mul(self.interval_ms as u64)
             .and_then(|m| m.checked_add(self.carry_millirows))
             .filter(|m| m / 1000 <= i64::MAX as u64)
-            .ok_or_else(|| sluice_core::SluiceError::Config(format!(
-                "rate source: rows_per_second {} is too large for a batch",
-                self.rows_per_second
-            )))?;
+            .ok_or_else(|| {
+                sluice_core::SluiceError::Config(format!(
+                    "rate source: rows_per_second {} is too large for a batch",
+                    self.rows_per_second
+                ))
+            })?;
         let n = (millirows / 1000) as i64;
         self.carry_millirows = millirows % 1000;
         let start = batch_time - self.interval_ms;
-        let times = TimestampMillisecondArray::from_iter_values((0..n).map(|i| start + i * self.interval_ms / n.max(1)));
+        let times = TimestampMillisecondArray::from_iter_values(
+            (0..n).map(|i| start + i * self.interval_ms / n.max(1)),
+        );
         let values = Int64Array::from_iter_values(self.next_value..self.next_value + n);
         self.next_value += n;
-        Ok(vec![RecordBatch::try_new(Arc::clone(&self.schema), vec![Arc::new(times), Arc::new(values)])?])
+        Ok(vec![RecordBatch::try_new(
+            Arc::clone(&self.schema),
+            vec![Arc::new(times), Arc::new(values)],
+        )?])
     }
 }
 
@@ -86,7 +106,11 @@ mod tests {
     async fn rows_spread_over_the_interval_and_values_count_up() {
         let mut s = RateSource::new(4, 1000);
         let b = s.cut(5000).await.unwrap().remove(0);
-        let t = b.column(0).as_any().downcast_ref::<TimestampMillisecondArray>().unwrap();
+        let t = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<TimestampMillisecondArray>()
+            .unwrap();
         assert_eq!(t.values().to_vec(), vec![4000, 4250, 4500, 4750]);
         let b = s.cut(6000).await.unwrap().remove(0);
         let v = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();

@@ -11,9 +11,9 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, StringBuilder};
 #[cfg(test)]
 use arrow::array::StringArray;
+use arrow::array::{RecordBatch, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use sluice_core::source::{Source, SourceContext, SourceFactory, SourceSpec};
@@ -34,13 +34,21 @@ impl SourceFactory for ReplaySourceFactory {
     async fn create(&self, spec: SourceSpec, _ctx: &SourceContext) -> Result<Box<dyn Source>> {
         let path = spec.options.require("path", "the 'replay' source")?;
         let one_at_a_time = spec.options.get_bool("one_at_a_time")?.unwrap_or(true);
-        Ok(Box::new(ReplaySource::open(&spec.name, path, one_at_a_time)?))
+        Ok(Box::new(ReplaySource::open(
+            &spec.name,
+            path,
+            one_at_a_time,
+        )?))
     }
 }
 
 /// Text lines as one `value` column.
 pub fn text_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![Field::new("value", DataType::Utf8, false)]))
+    Arc::new(Schema::new(vec![Field::new(
+        "value",
+        DataType::Utf8,
+        false,
+    )]))
 }
 
 /// Splits text into lines (`\n` or `\r\n`; a final newline ends the last line).
@@ -49,7 +57,10 @@ pub fn lines_batch(schema: &SchemaRef, text: &str) -> Result<RecordBatch> {
     for line in text.lines() {
         builder.append_value(line);
     }
-    Ok(RecordBatch::try_new(Arc::clone(schema), vec![Arc::new(builder.finish())])?)
+    Ok(RecordBatch::try_new(
+        Arc::clone(schema),
+        vec![Arc::new(builder.finish())],
+    )?)
 }
 
 #[derive(Debug)]
@@ -64,7 +75,9 @@ impl ReplaySource {
     /// Lists the directory's files now; they are read when their batch is cut.
     pub fn open(name: &str, dir: &str, one_at_a_time: bool) -> Result<Self> {
         let entries = std::fs::read_dir(dir).map_err(|e| {
-            SluiceError::Config(format!("replay source '{name}': cannot list directory '{dir}': {e}"))
+            SluiceError::Config(format!(
+                "replay source '{name}': cannot list directory '{dir}': {e}"
+            ))
         })?;
         let mut files = Vec::new();
         for entry in entries {
@@ -76,7 +89,12 @@ impl ReplaySource {
             }
         }
         files.sort();
-        Ok(Self { name: name.to_string(), schema: text_schema(), files: files.into(), one_at_a_time })
+        Ok(Self {
+            name: name.to_string(),
+            schema: text_schema(),
+            files: files.into(),
+            one_at_a_time,
+        })
     }
 
     fn read(&self, path: &PathBuf, batch_time: i64) -> Result<RecordBatch> {
@@ -88,7 +106,11 @@ impl ReplaySource {
         let text = String::from_utf8(bytes).map_err(|e| SluiceError::Source {
             name: self.name.clone(),
             batch_time,
-            message: format!("'{}' is not UTF-8 text (byte offset {})", path.display(), e.utf8_error().valid_up_to()),
+            message: format!(
+                "'{}' is not UTF-8 text (byte offset {})",
+                path.display(),
+                e.utf8_error().valid_up_to()
+            ),
         })?;
         lines_batch(&self.schema, &text)
     }
@@ -101,7 +123,11 @@ impl Source for ReplaySource {
     }
 
     async fn cut(&mut self, batch_time: i64) -> Result<Vec<RecordBatch>> {
-        let take = if self.one_at_a_time { 1.min(self.files.len()) } else { self.files.len() };
+        let take = if self.one_at_a_time {
+            1.min(self.files.len())
+        } else {
+            self.files.len()
+        };
         let files: Vec<PathBuf> = self.files.drain(..take).collect();
         files.iter().map(|f| self.read(f, batch_time)).collect()
     }
@@ -119,7 +145,11 @@ mod tests {
         std::fs::write(dir.path().join(".hidden"), "x").unwrap();
         let mut s = ReplaySource::open("r", dir.path().to_str().unwrap(), true).unwrap();
         let first = s.cut(1000).await.unwrap();
-        let col = first[0].column(0).as_any().downcast_ref::<StringArray>().unwrap();
+        let col = first[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
         assert_eq!(col.iter().flatten().collect::<Vec<_>>(), vec!["1", "2"]);
         assert_eq!(s.cut(2000).await.unwrap()[0].num_rows(), 2);
         assert!(s.cut(3000).await.unwrap().is_empty());
@@ -132,6 +162,10 @@ mod tests {
     #[test]
     fn missing_directory_is_named() {
         let e = ReplaySource::open("r", "/no/such/dir", true).unwrap_err();
-        assert!(e.to_string().contains("cannot list directory '/no/such/dir'"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("cannot list directory '/no/such/dir'"),
+            "{e}"
+        );
     }
 }

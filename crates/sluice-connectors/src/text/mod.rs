@@ -44,7 +44,12 @@ impl SinkFactory for TextSinkFactory {
         let suffix = spec.options.get("suffix").map(str::to_string);
         // Resolve now so a bad URL fails before the first batch.
         resolve(&ctx.session, &batch_dir_name(&prefix, suffix.as_deref(), 0))?;
-        Ok(Box::new(TextSink { session: ctx.session.clone(), name: spec.name, prefix, suffix }))
+        Ok(Box::new(TextSink {
+            session: ctx.session.clone(),
+            name: spec.name,
+            prefix,
+            suffix,
+        }))
     }
 }
 

@@ -29,7 +29,8 @@ use sluice_core::{Result, SluiceError, plan_err};
 use crate::replay::text_schema;
 
 /// The vocabulary of the tutorial's `SocketLikeNC`.
-pub const TUTORIAL_WORDS: &str = "Hello World Hello Hadoop Hello spark kafka hive zookeeper hbase flume sqoop";
+pub const TUTORIAL_WORDS: &str =
+    "Hello World Hello Hadoop Hello spark kafka hive zookeeper hbase flume sqoop";
 
 pub struct WordsSourceFactory;
 
@@ -40,7 +41,14 @@ impl SourceFactory for WordsSourceFactory {
     }
 
     fn option_names(&self) -> &'static [&'static str] {
-        &["seed", "rows_per_batch", "words_per_line", "vocabulary", "distribution", "zipf_exponent"]
+        &[
+            "seed",
+            "rows_per_batch",
+            "words_per_line",
+            "vocabulary",
+            "distribution",
+            "zipf_exponent",
+        ]
     }
 
     async fn create(&self, spec: SourceSpec, _ctx: &SourceContext) -> Result<Box<dyn Source>> {
@@ -48,12 +56,20 @@ impl SourceFactory for WordsSourceFactory {
         let vocabulary = match o.get("vocabulary") {
             None => Vocabulary::from_words(TUTORIAL_WORDS),
             Some(v) => match v.trim().parse::<usize>() {
-                Ok(0) => return plan_err!("words source '{}': vocabulary size must be positive", spec.name),
+                Ok(0) => {
+                    return plan_err!(
+                        "words source '{}': vocabulary size must be positive",
+                        spec.name
+                    );
+                }
                 Ok(n) => Vocabulary::numbered(n),
                 Err(_) => Vocabulary::from_words(v),
             },
         };
-        let zipf_exponent = match o.get_choice("distribution", &["uniform", "zipf"])?.as_deref() {
+        let zipf_exponent = match o
+            .get_choice("distribution", &["uniform", "zipf"])?
+            .as_deref()
+        {
             Some("zipf") => Some(o.get_f64("zipf_exponent")?.unwrap_or(1.0)),
             _ => None,
         };
@@ -76,12 +92,18 @@ struct Vocabulary {
 
 impl Vocabulary {
     fn from_words(text: &str) -> Self {
-        let words = text.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty());
-        Self { words: words.map(str::to_string).collect() }
+        let words = text
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|w| !w.is_empty());
+        Self {
+            words: words.map(str::to_string).collect(),
+        }
     }
 
     fn numbered(n: usize) -> Self {
-        Self { words: (0..n).map(|i| format!("w{i}")).collect() }
+        Self {
+            words: (0..n).map(|i| format!("w{i}")).collect(),
+        }
     }
 }
 
@@ -118,7 +140,8 @@ impl WordsSource {
         let picker = match zipf_exponent {
             None => Picker::Uniform,
             Some(e) => Picker::Zipf(
-                Zipf::new(vocabulary.len() as f64, e).map_err(|err| format!("zipf_exponent {e}: {err}"))?,
+                Zipf::new(vocabulary.len() as f64, e)
+                    .map_err(|err| format!("zipf_exponent {e}: {err}"))?,
             ),
         };
         Ok(Self {
@@ -133,11 +156,18 @@ impl WordsSource {
 
     /// The lines of batch `batch_time`, built straight into Arrow buffers.
     pub fn generate(&self, batch_time: i64) -> Result<RecordBatch> {
-        let mut rng = SmallRng::seed_from_u64(self.seed ^ (batch_time as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = SmallRng::seed_from_u64(
+            self.seed ^ (batch_time as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
         let n = self.vocabulary.words.len();
-        let mut values: Vec<u8> =
-            Vec::with_capacity(self.rows_per_batch.saturating_mul(self.words_per_line).saturating_mul(8).min(1 << 31));
-        let mut offsets: Vec<i32> = Vec::with_capacity(self.rows_per_batch.saturating_add(1).min(1 << 28));
+        let mut values: Vec<u8> = Vec::with_capacity(
+            self.rows_per_batch
+                .saturating_mul(self.words_per_line)
+                .saturating_mul(8)
+                .min(1 << 31),
+        );
+        let mut offsets: Vec<i32> =
+            Vec::with_capacity(self.rows_per_batch.saturating_add(1).min(1 << 28));
         offsets.push(0);
         for _ in 0..self.rows_per_batch {
             for w in 0..self.words_per_line {
@@ -150,8 +180,9 @@ impl WordsSource {
                 };
                 values.extend_from_slice(self.vocabulary.words[i].as_bytes());
             }
-            let end = i32::try_from(values.len())
-                .map_err(|_| SluiceError::Config("words source: a batch over 2 GiB of text".into()))?;
+            let end = i32::try_from(values.len()).map_err(|_| {
+                SluiceError::Config("words source: a batch over 2 GiB of text".into())
+            })?;
             offsets.push(end);
         }
         let array = StringArray::try_new(
@@ -159,7 +190,10 @@ impl WordsSource {
             Buffer::from_vec(values),
             None,
         )?;
-        Ok(RecordBatch::try_new(Arc::clone(&self.schema), vec![Arc::new(array)])?)
+        Ok(RecordBatch::try_new(
+            Arc::clone(&self.schema),
+            vec![Arc::new(array)],
+        )?)
     }
 }
 
@@ -202,18 +236,38 @@ mod tests {
         for l in &a {
             let w: Vec<&str> = l.split(' ').collect();
             assert_eq!(w.len(), 2);
-            assert!(w.iter().all(|w| TUTORIAL_WORDS.split(' ').any(|v| v == *w)), "{l}");
+            assert!(
+                w.iter().all(|w| TUTORIAL_WORDS.split(' ').any(|v| v == *w)),
+                "{l}"
+            );
         }
-        assert_eq!(a, lines(&s.generate(1000).unwrap()), "same seed and time, same lines");
-        assert_ne!(a, lines(&s.generate(2000).unwrap()), "another batch, other lines");
+        assert_eq!(
+            a,
+            lines(&s.generate(1000).unwrap()),
+            "same seed and time, same lines"
+        );
+        assert_ne!(
+            a,
+            lines(&s.generate(2000).unwrap()),
+            "another batch, other lines"
+        );
     }
 
     #[test]
     fn zipf_favours_the_first_words() {
         let words: Vec<String> = (0..1000).map(|i| format!("w{i}")).collect();
-        let s = source(&words.join(","), Picker::Zipf(Zipf::new(1000.0, 1.0).unwrap()), 5000);
+        let s = source(
+            &words.join(","),
+            Picker::Zipf(Zipf::new(1000.0, 1.0).unwrap()),
+            5000,
+        );
         let all = lines(&s.generate(1000).unwrap()).join(" ");
         let count = |w: &str| all.split(' ').filter(|x| *x == w).count();
-        assert!(count("w0") > 5 * count("w99").max(1), "w0 {} w99 {}", count("w0"), count("w99"));
+        assert!(
+            count("w0") > 5 * count("w99").max(1),
+            "w0 {} w99 {}",
+            count("w0"),
+            count("w99")
+        );
     }
 }
