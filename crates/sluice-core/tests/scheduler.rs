@@ -325,18 +325,37 @@ async fn a_callback_can_use_the_context_and_stop_waits_for_the_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_returns_once_the_batch_in_progress_is_done() {
+    use std::sync::atomic::{AtomicBool, Ordering};
     let (ssc, clock) = context(SessionContext::new()).await;
     let queue = ssc.queue_source("src", schema()).await.unwrap();
-    let seen = collect_into(&ssc, "src", Some(Duration::from_millis(100))).await;
+    let began = Arc::new(AtomicBool::new(false));
+    let finished = Arc::new(AtomicBool::new(false));
+    let (b, f) = (Arc::clone(&began), Arc::clone(&finished));
+    ssc.foreach_batch("src", move |_, _| {
+        let (b, f) = (Arc::clone(&b), Arc::clone(&f));
+        async move {
+            b.store(true, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            f.store(true, Ordering::SeqCst);
+            Ok(())
+        }
+    })
+    .await
+    .unwrap();
     queue.push(batch(vec![1], vec![1])).unwrap();
     ssc.start().await.unwrap();
     clock.advance_ms(1_000);
-    // The first batch's sink takes 100 ms; stop while it runs.
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    // Stop while the first batch's sink is running.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !began.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("the batch began");
     ssc.stop(true).await.unwrap();
-    assert_eq!(
-        seen.lock().unwrap().len(),
-        1,
+    assert!(
+        finished.load(Ordering::SeqCst),
         "the batch in progress finished before stop returned"
     );
     assert_eq!(ssc.completed_batches(), 1);
