@@ -57,7 +57,10 @@ pub async fn run_script(name: &str, text: &str, flags: &RunFlags) -> Result<(), 
     tokio::spawn(async move {
         if interrupts.next().await {
             eprintln!("stopping after the batch in progress (Ctrl-C again to quit now)");
-            let _ = stopper.stop(true).await;
+            // stop() waits for the batch; listen for a second Ctrl-C meanwhile.
+            tokio::spawn(async move {
+                let _ = stopper.stop(true).await;
+            });
             if interrupts.next().await {
                 std::process::exit(130);
             }
