@@ -108,10 +108,11 @@ impl StreamingContext {
             .registry
             .source(&connector)
             .map_err(|e| at(e, option_place(&c.options, "connector")))?;
-        let mut known = vec!["connector"];
-        known.extend_from_slice(factory.option_names());
-        c.options
-            .check_known(&format!("the '{connector}' source"), &known)?;
+        check_connector_options(
+            &c.options,
+            &format!("the '{connector}' source"),
+            factory.option_names(),
+        )?;
         let ctx = SourceContext {
             session: self.session().clone(),
             batch_interval: engine.batch_interval,
@@ -219,10 +220,11 @@ impl StreamingContext {
             .registry
             .sink(&connector)
             .map_err(|e| at(e, option_place(&c.options, "connector")))?;
-        let mut known = vec!["connector"];
-        known.extend_from_slice(factory.option_names());
-        c.options
-            .check_known(&format!("the '{connector}' sink"), &known)?;
+        check_connector_options(
+            &c.options,
+            &format!("the '{connector}' sink"),
+            factory.option_names(),
+        )?;
         let ctx = SinkContext {
             session: self.session().clone(),
             console: engine.console.clone(),
@@ -319,6 +321,17 @@ impl StreamingContext {
             "queued {rows} rows into {table}"
         ))))
     }
+}
+
+/// Fails on an option that is neither `connector` nor one the connector takes.
+fn check_connector_options(
+    options: &sluice_sql::Options,
+    what: &str,
+    accepted: &[&str],
+) -> Result<()> {
+    let mut known = vec!["connector"];
+    known.extend_from_slice(accepted);
+    Ok(options.check_known(what, &known)?)
 }
 
 fn option_place(options: &sluice_sql::Options, key: &str) -> sluice_sql::Location {
