@@ -23,6 +23,15 @@ fn sluice(args: &[&str]) -> Output {
         .expect("sluice runs")
 }
 
+/// `sluice run --clock simulated --batches N [extra flags] SCRIPT`.
+fn run_simulated(batches: u64, extra: &[&str], script: &str) -> Output {
+    let n = batches.to_string();
+    let mut args = vec!["run", "--clock", "simulated", "--batches", &n];
+    args.extend_from_slice(extra);
+    args.push(script);
+    sluice(&args)
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -68,14 +77,7 @@ fn pair(row: &str) -> (String, i64) {
 
 #[test]
 fn rdd_queue_example_counts_value_mod_10_per_batch() {
-    let o = sluice(&[
-        "run",
-        "--clock",
-        "simulated",
-        "--batches",
-        "6",
-        "sql-examples/rdd_queue.sql",
-    ]);
+    let o = run_simulated(6, &[], "sql-examples/rdd_queue.sql");
     assert!(o.status.success(), "{}", stderr(&o));
     let got = batches(&stdout(&o));
     assert_eq!(got.len(), 6);
@@ -103,14 +105,7 @@ fn rdd_queue_example_counts_value_mod_10_per_batch() {
 
 #[test]
 fn blacklist_example_three_ways_agree() {
-    let o = sluice(&[
-        "run",
-        "--clock",
-        "simulated",
-        "--batches",
-        "2",
-        "sql-examples/blacklist_filter.sql",
-    ]);
+    let o = run_simulated(2, &[], "sql-examples/blacklist_filter.sql");
     assert!(o.status.success(), "{}", stderr(&o));
     let got = batches(&stdout(&o));
     assert_eq!(got.len(), 6, "three sinks, two batches");
@@ -131,14 +126,7 @@ fn blacklist_example_three_ways_agree() {
 
 #[test]
 fn word_count_example_counts_every_word_of_each_batch() {
-    let o = sluice(&[
-        "run",
-        "--clock",
-        "simulated",
-        "--batches",
-        "3",
-        "sql-examples/word_count.sql",
-    ]);
+    let o = run_simulated(3, &[], "sql-examples/word_count.sql");
     assert!(o.status.success(), "{}", stderr(&o));
     let got = batches(&stdout(&o));
     assert_eq!(
@@ -177,32 +165,14 @@ fn word_count_example_counts_every_word_of_each_batch() {
 
 #[test]
 fn start_ms_sets_the_first_batch_time_and_must_be_aligned() {
-    let o = sluice(&[
-        "run",
-        "--clock",
-        "simulated",
-        "--batches",
-        "2",
-        "--start-ms",
-        "5000",
-        "sql-examples/rdd_queue.sql",
-    ]);
+    let o = run_simulated(2, &["--start-ms", "5000"], "sql-examples/rdd_queue.sql");
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         batches(&stdout(&o)).iter().map(|b| b.0).collect::<Vec<_>>(),
         vec![5000, 6000]
     );
 
-    let o = sluice(&[
-        "run",
-        "--clock",
-        "simulated",
-        "--batches",
-        "2",
-        "--start-ms",
-        "1500",
-        "sql-examples/rdd_queue.sql",
-    ]);
+    let o = run_simulated(2, &["--start-ms", "1500"], "sql-examples/rdd_queue.sql");
     assert!(!o.status.success());
     assert!(
         stderr(&o)
@@ -240,14 +210,7 @@ fn script_errors_name_statement_line_and_column_before_any_batch() {
     for (i, (script, message)) in cases.iter().enumerate() {
         let path = dir.path().join(format!("bad{i}.sql"));
         std::fs::write(&path, script).unwrap();
-        let o = sluice(&[
-            "run",
-            "--clock",
-            "simulated",
-            "--batches",
-            "1",
-            path.to_str().unwrap(),
-        ]);
+        let o = run_simulated(1, &[], path.to_str().unwrap());
         assert!(!o.status.success(), "case {i} should fail");
         let err = stderr(&o);
         assert!(

@@ -28,6 +28,21 @@ fn batch(k: Vec<i64>, v: Vec<i64>) -> RecordBatch {
     .unwrap()
 }
 
+/// The first column's values across `batches` (an Int64 column).
+fn first_column(batches: &[RecordBatch]) -> Vec<i64> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        })
+        .collect()
+}
+
 type Seen = Arc<Mutex<Vec<(i64, Vec<RecordBatch>)>>>;
 
 async fn context(session: SessionContext) -> (StreamingContext, Arc<ManualClock>) {
@@ -94,13 +109,7 @@ async fn batches_queue_behind_a_slow_batch_and_none_is_skipped() {
         .lock()
         .unwrap()
         .iter()
-        .map(|(_, b)| {
-            b[0].column(0)
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .unwrap()
-                .value(0)
-        })
+        .map(|(_, b)| first_column(b)[0])
         .collect();
     assert_eq!(rows, vec![0, 2, 4, 6, 8]);
 }
@@ -255,18 +264,7 @@ async fn transform_builds_a_stream_from_a_dataframe_function() {
     ssc.start().await.unwrap();
     ssc.await_termination().await.unwrap();
     let seen = seen.lock().unwrap();
-    let k: Vec<i64> = seen[0]
-        .1
-        .iter()
-        .flat_map(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .unwrap()
-                .values()
-                .to_vec()
-        })
-        .collect();
+    let k = first_column(&seen[0].1);
     assert_eq!((seen[0].0, k), (1000, vec![2, 3]));
 }
 
@@ -305,16 +303,7 @@ async fn a_callback_can_use_the_context_and_stop_waits_for_the_end() {
         .unwrap()
         .iter()
         .filter(|(_, b)| !b.is_empty())
-        .map(|(t, b)| {
-            (
-                *t,
-                b[0].column(0)
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .unwrap()
-                    .value(0),
-            )
-        })
+        .map(|(t, b)| (*t, first_column(b)[0]))
         .collect();
     assert_eq!(got, vec![(2000, 1000), (3000, 2000)]);
     ssc.stop(true).await.unwrap();
