@@ -29,6 +29,7 @@ use crate::registry::ConnectorRegistry;
 use crate::sink::{ConsoleOutput, Sink};
 use crate::slot::{BATCH_TIME, BatchSlot, SlotTable};
 use crate::source::Source;
+use crate::window::WindowedStream;
 
 /// A source as the engine keeps it.
 pub struct SourceNode {
@@ -49,6 +50,8 @@ pub struct StreamNode {
     pub slot: Arc<BatchSlot>,
     /// The query as written (or a description, for Rust `transform`s).
     pub definition: String,
+    /// A stream over `window(...)` keeps state between batches.
+    pub window: Option<Arc<Mutex<WindowedStream>>>,
 }
 
 /// A sink and the stream (or source) it reads.
@@ -213,6 +216,29 @@ impl Engine {
             plan,
             slot,
             definition,
+            window: None,
+        });
+        Ok(())
+    }
+
+    /// Adds a stream over a window of the source or stream `window.spec.input`.
+    pub fn add_windowed_stream(
+        &mut self,
+        name: &str,
+        window: WindowedStream,
+        definition: String,
+    ) -> Result<()> {
+        self.check_name_free(name, "stream")?;
+        let plan = window.plan().clone();
+        let slot = BatchSlot::new();
+        self.register_slot(name, plan.schema(), Arc::clone(&slot))?;
+        self.streams.push(StreamNode {
+            name: name.to_string(),
+            inputs: vec![window.spec.input.clone()],
+            plan,
+            slot,
+            definition,
+            window: Some(Arc::new(Mutex::new(window))),
         });
         Ok(())
     }
@@ -256,7 +282,7 @@ impl Engine {
     }
 
     /// Checks the graph can run and works out which streams are needed.
-    pub fn prepare(&mut self) -> Result<()> {
+    pub async fn prepare(&mut self) -> Result<()> {
         if self.sinks.is_empty() {
             let hint = match self.streams.last() {
                 Some(s) => format!(
@@ -278,6 +304,18 @@ impl Engine {
             }
         }
         self.needed = (0..self.streams.len()).filter(|&i| needed[i]).collect();
+        for stream in &self.streams {
+            if let Some(w) = &stream.window {
+                w.lock()
+                    .await
+                    .spec
+                    .check(&stream.name, self.batch_interval)
+                    .map_err(|m| SluiceError::Plan {
+                        message: m,
+                        location: None,
+                    })?;
+            }
+        }
         Ok(())
     }
 
@@ -313,6 +351,9 @@ impl Engine {
             .iter()
             .filter_map(|s| {
                 let (slot, _) = self.relation(&s.from)?;
+                if slot.is_absent() {
+                    return None;
+                }
                 Some(SinkWrite {
                     name: s.name.clone(),
                     sink: Arc::clone(&s.sink),
@@ -337,22 +378,39 @@ impl Engine {
     async fn run_needed_streams(&self, t: i64) -> Result<()> {
         for &i in &self.needed {
             let stream = &self.streams[i];
-            let rows: usize = stream
+            let inputs: Vec<Arc<BatchSlot>> = stream
                 .inputs
                 .iter()
                 .filter_map(|n| self.relation(n))
-                .map(|(slot, _)| slot.rows())
-                .sum();
-            let out = stream
-                .plan
-                .execute(rows)
-                .await
-                .map_err(|source| SluiceError::Execution {
-                    stream: stream.name.clone(),
-                    batch_time: t,
-                    source,
-                })?;
-            stream.slot.set(t, out);
+                .map(|(slot, _)| slot)
+                .collect();
+            // A stream reading a window between its slides has nothing either.
+            if inputs.iter().any(|s| s.is_absent()) {
+                stream.slot.set_absent(t);
+                continue;
+            }
+            let out = match (&stream.window, inputs.first()) {
+                (Some(window), Some(input)) => {
+                    let contents = input.get();
+                    window
+                        .lock()
+                        .await
+                        .run(t, self.batch_interval, &contents)
+                        .await
+                }
+                _ => {
+                    let rows = inputs.iter().map(|s| s.rows()).sum();
+                    stream.plan.execute(rows).await.map(Some)
+                }
+            };
+            match out.map_err(|source| SluiceError::Execution {
+                stream: stream.name.clone(),
+                batch_time: t,
+                source,
+            })? {
+                Some(out) => stream.slot.set(t, out),
+                None => stream.slot.set_absent(t),
+            }
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 //! - [`engine`]: the graph of sources → streams → sinks and one batch's work;
 //! - [`plan`]: each stream's SQL planned once, executed every batch;
 //! - [`slot`]: the table leaf whose contents are swapped each batch;
+//! - [`window`]: `FROM window(stream, length, slide)`, incremental windowed aggregates;
 //! - [`scheduler`]: the generator/processor loop, batches queue when behind;
 //! - [`source`], [`sink`], [`registry`]: what connectors implement;
 //! - [`render`]: Spark's `print(n)` format;
@@ -50,6 +51,7 @@ pub mod slot;
 pub mod source;
 pub mod statements;
 pub mod wildcard;
+pub mod window;
 
 pub use clock::{BatchClock, ManualClock, SimulatedClock, SystemClock};
 pub use context::{ClockChoice, StreamingContext};

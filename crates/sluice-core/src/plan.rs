@@ -18,6 +18,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::error::Result as DFResult;
 use datafusion::execution::TaskContext;
+use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::execution_plan::reset_plan_states;
 use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
@@ -58,6 +59,22 @@ impl StreamPlan {
             task_ctx: session.task_ctx(),
             schema,
         })
+    }
+
+    /// A plan made of physical plans built elsewhere (a window's panes).
+    pub fn from_plans(
+        single: Arc<dyn ExecutionPlan>,
+        parallel: Option<Arc<dyn ExecutionPlan>>,
+        task_ctx: Arc<TaskContext>,
+    ) -> Self {
+        let schema = single.schema();
+        Self {
+            single,
+            parallel,
+            parallel_threshold: DEFAULT_PARALLEL_THRESHOLD,
+            task_ctx,
+            schema,
+        }
     }
 
     /// The schema of every batch this stream produces.
@@ -102,20 +119,30 @@ impl StreamPlan {
 }
 
 /// Plans `logical` with `partitions` target partitions and no dynamic filters.
-async fn physical_plan(
+pub(crate) async fn physical_plan(
     session: &SessionContext,
     logical: &LogicalPlan,
     partitions: usize,
 ) -> DFResult<Arc<dyn ExecutionPlan>> {
-    // A copy of the session's state (sharing its catalog) with other settings.
+    stream_state(session, partitions)
+        .create_physical_plan(logical)
+        .await
+}
+
+/// A copy of the session's state (sharing its catalog) with the settings
+/// stream plans are made with: `partitions` target partitions, no dynamic
+/// filters, and partial aggregates that always aggregate (a window keeps
+/// them, so they must not turn into one state per row).
+pub(crate) fn stream_state(session: &SessionContext, partitions: usize) -> SessionState {
     let mut state = session.state();
     {
         let options = state.config_mut().options_mut();
         options.execution.target_partitions = partitions;
+        options.execution.skip_partial_aggregation_probe_ratio_threshold = 1.0;
         options.optimizer.enable_dynamic_filter_pushdown = false;
         options.optimizer.enable_join_dynamic_filter_pushdown = false;
         options.optimizer.enable_topk_dynamic_filter_pushdown = false;
         options.optimizer.enable_aggregate_dynamic_filter_pushdown = false;
     }
-    state.create_physical_plan(logical).await
+    state
 }

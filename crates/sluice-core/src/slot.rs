@@ -7,7 +7,9 @@
 //! `execute` time (unlike `MemTable`, which copies its batches into the plan).
 //!
 //! Every slot table has a `batch_time` column (timestamp, ms) holding the
-//! batch's time; it costs nothing unless selected.
+//! batch's time; it costs nothing unless selected. A window's slot holds the
+//! rows of several batches, each with its own time, and has two more such
+//! columns, `window_start` and `window_end`.
 //!
 //! The scan splits the batch into `target_partitions` contiguous row ranges
 //! (zero-copy slices), each cut into chunks of at most `batch_size` rows, so a
@@ -36,7 +38,11 @@ use datafusion::physical_plan::{
 /// The name of the column every stream and source can select.
 pub const BATCH_TIME: &str = "batch_time";
 
-/// The type of `batch_time`.
+/// The columns a window's slot table adds (see [`SlotTable::windowed`]).
+pub const WINDOW_START: &str = "window_start";
+pub const WINDOW_END: &str = "window_end";
+
+/// The type of `batch_time`, `window_start` and `window_end`.
 pub fn batch_time_type() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, None)
 }
@@ -47,6 +53,24 @@ pub struct SlotContents {
     pub batch_time: i64,
     pub batches: Arc<Vec<RecordBatch>>,
     pub rows: usize,
+    /// The batch time of each of `batches`, when they come from several
+    /// batches (a window); otherwise all are `batch_time`.
+    pub batch_times: Option<Arc<Vec<i64>>>,
+    /// `(window_start, window_end)` of a window's slot.
+    pub window: Option<(i64, i64)>,
+    /// The stream emitted nothing this batch (a window between slides): its
+    /// sinks are not written and streams reading it do not run.
+    pub absent: bool,
+}
+
+impl SlotContents {
+    /// The time of the rows of `batches[i]`.
+    pub fn time_of(&self, i: usize) -> i64 {
+        self.batch_times
+            .as_ref()
+            .and_then(|t| t.get(i).copied())
+            .unwrap_or(self.batch_time)
+    }
 }
 
 /// The current batch of one source or stream.
@@ -68,14 +92,39 @@ impl BatchSlot {
             batch_time,
             batches: Arc::new(batches),
             rows,
+            ..Default::default()
         };
+    }
+
+    /// Puts prepared contents (a window's) in the slot.
+    pub fn set_contents(&self, contents: SlotContents) {
+        *self.contents.write().unwrap_or_else(|e| e.into_inner()) = contents;
+    }
+
+    /// Marks the slot as having nothing at all this batch (not even an
+    /// empty result): a windowed stream between two slides.
+    pub fn set_absent(&self, batch_time: i64) {
+        self.set_contents(SlotContents {
+            batch_time,
+            absent: true,
+            ..Default::default()
+        });
     }
 
     /// Empties the slot (the batch is done; its memory can go).
     pub fn clear(&self) {
         let mut c = self.contents.write().unwrap_or_else(|e| e.into_inner());
-        c.batches = Arc::new(Vec::new());
-        c.rows = 0;
+        *c = SlotContents {
+            batch_time: c.batch_time,
+            ..Default::default()
+        };
+    }
+
+    pub fn is_absent(&self) -> bool {
+        self.contents
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .absent
     }
 
     /// A cheap snapshot of what the slot holds now.
@@ -91,31 +140,62 @@ impl BatchSlot {
     }
 }
 
+/// A column a slot table adds to its rows, built only when selected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Virtual {
+    BatchTime,
+    WindowStart,
+    WindowEnd,
+}
+
 /// A source's or stream's current batch as a DataFusion table.
 #[derive(Debug)]
 pub struct SlotTable {
     /// The rows' own schema.
     data_schema: SchemaRef,
-    /// `data_schema` plus `batch_time` when the data has none.
+    /// `data_schema` plus the virtual columns.
     table_schema: SchemaRef,
+    virtuals: Vec<Virtual>,
     slot: Arc<BatchSlot>,
 }
 
 impl SlotTable {
+    /// The table of a source or stream: its rows plus `batch_time` when the
+    /// rows have none.
     pub fn new(data_schema: SchemaRef, slot: Arc<BatchSlot>) -> Self {
-        let table_schema = if data_schema.column_with_name(BATCH_TIME).is_some() {
-            Arc::clone(&data_schema)
-        } else {
-            let mut fields: Vec<_> = data_schema.fields().iter().cloned().collect();
-            fields.push(Arc::new(Field::new(BATCH_TIME, batch_time_type(), false)));
-            Arc::new(Schema::new_with_metadata(
-                fields,
-                data_schema.metadata().clone(),
-            ))
-        };
+        Self::with_virtuals(data_schema, slot, false)
+    }
+
+    /// The table of a window: also `window_start` and `window_end`.
+    pub fn windowed(data_schema: SchemaRef, slot: Arc<BatchSlot>) -> Self {
+        Self::with_virtuals(data_schema, slot, true)
+    }
+
+    fn with_virtuals(data_schema: SchemaRef, slot: Arc<BatchSlot>, window: bool) -> Self {
+        let mut virtuals = Vec::new();
+        if data_schema.column_with_name(BATCH_TIME).is_none() {
+            virtuals.push(Virtual::BatchTime);
+        }
+        if window {
+            virtuals.extend([Virtual::WindowStart, Virtual::WindowEnd]);
+        }
+        let mut fields: Vec<_> = data_schema.fields().iter().cloned().collect();
+        for v in &virtuals {
+            let name = match v {
+                Virtual::BatchTime => BATCH_TIME,
+                Virtual::WindowStart => WINDOW_START,
+                Virtual::WindowEnd => WINDOW_END,
+            };
+            fields.push(Arc::new(Field::new(name, batch_time_type(), false)));
+        }
+        let table_schema = Arc::new(Schema::new_with_metadata(
+            fields,
+            data_schema.metadata().clone(),
+        ));
         Self {
             data_schema,
             table_schema,
+            virtuals,
             slot,
         }
     }
@@ -147,22 +227,49 @@ impl TableProvider for SlotTable {
             None => (0..self.table_schema.fields().len()).collect(),
         };
         let partitions = state.config().target_partitions().max(1);
-        Ok(Arc::new(SlotScanExec::new(
+        Ok(Arc::new(self.scan_exec(projection, partitions)?))
+    }
+}
+
+impl SlotTable {
+    /// A scan of `projection` (indices into the table's schema) in
+    /// `partitions` partitions.
+    pub fn scan_exec(&self, projection: Vec<usize>, partitions: usize) -> DFResult<SlotScanExec> {
+        let data_columns = self.data_schema.fields().len();
+        let columns = projection
+            .iter()
+            .map(|&i| match i.checked_sub(data_columns) {
+                None => Ok(Column::Data(i)),
+                Some(v) => self.virtuals.get(v).copied().map(Column::Virtual).ok_or_else(|| {
+                    datafusion::error::DataFusionError::Internal(format!(
+                        "slot scan: no column {i}"
+                    ))
+                }),
+            })
+            .collect::<DFResult<Vec<_>>>()?;
+        SlotScanExec::new(
             Arc::clone(&self.slot),
             &self.table_schema,
-            self.data_schema.fields().len(),
+            columns,
             projection,
             partitions,
-        )?))
+        )
     }
+}
+
+/// Where a scanned column comes from.
+#[derive(Debug, Clone, Copy)]
+enum Column {
+    Data(usize),
+    Virtual(Virtual),
 }
 
 /// Reads a [`BatchSlot`] at execute time; see the module docs.
 #[derive(Debug)]
 pub struct SlotScanExec {
     slot: Arc<BatchSlot>,
-    /// For each output column: the data column it is, or `None` for `batch_time`.
-    columns: Vec<Option<usize>>,
+    /// For each output column: where it comes from.
+    columns: Vec<Column>,
     schema: SchemaRef,
     partitions: usize,
     properties: Arc<PlanProperties>,
@@ -172,15 +279,11 @@ impl SlotScanExec {
     fn new(
         slot: Arc<BatchSlot>,
         table_schema: &SchemaRef,
-        data_columns: usize,
+        columns: Vec<Column>,
         projection: Vec<usize>,
         partitions: usize,
     ) -> DFResult<Self> {
         let schema = Arc::new(table_schema.project(&projection)?);
-        let columns = projection
-            .iter()
-            .map(|&i| (i < data_columns).then_some(i))
-            .collect();
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),
             Partitioning::UnknownPartitioning(partitions),
@@ -210,9 +313,9 @@ impl SlotScanExec {
         );
         let chunk_rows = chunk_rows.max(1);
         let mut out = Vec::with_capacity((to - from) / chunk_rows + 1);
-        let mut time_column: Option<ArrayRef> = None;
+        let mut constants = ConstantColumns::new(chunk_rows);
         let mut offset = 0; // rows before the current input batch
-        for batch in contents.batches.iter() {
+        for (b, batch) in contents.batches.iter().enumerate() {
             let n = batch.num_rows();
             let (start, end) = (from.max(offset), to.min(offset + n));
             let mut at = start;
@@ -222,15 +325,14 @@ impl SlotScanExec {
                 let mut arrays = Vec::with_capacity(self.columns.len());
                 for c in &self.columns {
                     arrays.push(match c {
-                        Some(i) => Arc::clone(piece.column(*i)),
-                        None => {
-                            let full = time_column.get_or_insert_with(|| {
-                                Arc::new(TimestampMillisecondArray::from_value(
-                                    contents.batch_time,
-                                    chunk_rows,
-                                )) as ArrayRef
-                            });
-                            full.slice(0, len)
+                        Column::Data(i) => Arc::clone(piece.column(*i)),
+                        Column::Virtual(v) => {
+                            let value = match v {
+                                Virtual::BatchTime => contents.time_of(b),
+                                Virtual::WindowStart => contents.window.map_or(0, |w| w.0),
+                                Virtual::WindowEnd => contents.window.map_or(0, |w| w.1),
+                            };
+                            constants.get(value, len)
                         }
                     });
                 }
@@ -247,6 +349,38 @@ impl SlotScanExec {
             }
         }
         Ok(out)
+    }
+}
+
+/// Timestamp columns of one value, shared between chunks.
+struct ConstantColumns {
+    rows: usize,
+    made: Vec<(i64, ArrayRef)>,
+}
+
+impl ConstantColumns {
+    fn new(rows: usize) -> Self {
+        Self {
+            rows,
+            made: Vec::new(),
+        }
+    }
+
+    fn get(&mut self, value: i64, len: usize) -> ArrayRef {
+        let i = match self.made.iter().position(|(v, _)| *v == value) {
+            Some(i) => i,
+            None => {
+                // Few values are live at once (batch_time, window bounds).
+                if self.made.len() >= 4 {
+                    self.made.remove(0);
+                }
+                let array: ArrayRef =
+                    Arc::new(TimestampMillisecondArray::from_value(value, self.rows));
+                self.made.push((value, array));
+                self.made.len() - 1
+            }
+        };
+        self.made[i].1.slice(0, len)
     }
 }
 
@@ -311,15 +445,8 @@ mod tests {
 
     fn exec(partitions: usize, projection: Vec<usize>) -> (Arc<BatchSlot>, SlotScanExec) {
         let slot = BatchSlot::new();
-        let table = SlotTable::new(batch(0..0).schema(), Arc::clone(&slot));
-        let e = SlotScanExec::new(
-            Arc::clone(&slot),
-            &table.schema(),
-            1,
-            projection,
-            partitions,
-        )
-        .unwrap();
+        let table = SlotTable::windowed(batch(0..0).schema(), Arc::clone(&slot));
+        let e = table.scan_exec(projection, partitions).unwrap();
         (slot, e)
     }
 
@@ -369,6 +496,36 @@ mod tests {
             .map(|p| e.chunks(&slot.get(), p, 8192).unwrap()[0].num_rows())
             .sum();
         assert_eq!(rows, 5);
+    }
+
+    #[test]
+    fn window_slot_has_per_batch_times_and_bounds() {
+        let (slot, e) = exec(1, vec![0, 1, 2, 3]);
+        slot.set_contents(SlotContents {
+            batch_time: 3000,
+            batches: Arc::new(vec![batch(0..2), batch(2..3)]),
+            rows: 3,
+            batch_times: Some(Arc::new(vec![2000, 3000])),
+            window: Some((1000, 3000)),
+            absent: false,
+        });
+        let chunks = e.chunks(&slot.get(), 0, 8192).unwrap();
+        let column = |i: usize| -> Vec<i64> {
+            chunks
+                .iter()
+                .flat_map(|c| {
+                    let a = c.column(i).as_any();
+                    a.downcast_ref::<TimestampMillisecondArray>()
+                        .unwrap()
+                        .values()
+                        .to_vec()
+                })
+                .collect()
+        };
+        assert_eq!(values(&chunks), vec![0, 1, 2]);
+        assert_eq!(column(1), vec![2000, 2000, 3000]);
+        assert_eq!(column(2), vec![1000, 1000, 1000]);
+        assert_eq!(column(3), vec![3000, 3000, 3000]);
     }
 
     #[test]

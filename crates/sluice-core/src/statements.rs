@@ -7,14 +7,14 @@
 
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::array::{RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::sql::parser::Statement as DFStatement;
 use sluice_sql::sqlparser::ast::{Statement, TableObject};
 use sluice_sql::sqlparser::dialect::GenericDialect;
 use sluice_sql::sqlparser::parser::Parser;
 use sluice_sql::{
-    CreateSink, CreateSource, CreateStream, LocatedStatement, SetVariable, SluiceStatement,
+    CreateSink, CreateSource, CreateStream, ExplainStream, LocatedStatement, SetVariable, SluiceStatement,
     parse_duration, parse_script,
 };
 
@@ -23,7 +23,10 @@ use crate::context::StreamingContext;
 use crate::error::{Result, SluiceError, plan_error_at};
 use crate::sink::{SinkContext, SinkSpec};
 use crate::source::{SourceContext, SourceSpec};
-use crate::wildcard::hide_batch_time;
+use crate::slot::{BatchSlot, SlotTable, WINDOW_END, WINDOW_START};
+use crate::wildcard::hide_columns;
+use crate::window::rewrite::{WindowCall, replace_window_calls};
+use crate::window::{WindowSpec, WindowedStream};
 
 /// What a statement gave back.
 #[derive(Debug)]
@@ -67,6 +70,7 @@ impl StreamingContext {
             SluiceStatement::CreateSource(c) => self.create_source(c).await,
             SluiceStatement::CreateStream(c) => self.create_stream(c, &s.text).await,
             SluiceStatement::CreateSink(c) => self.create_sink(c).await,
+            SluiceStatement::ExplainStream(e) => self.explain_stream(e).await,
             SluiceStatement::DataFusion => self.run_datafusion(s).await,
         }
     }
@@ -172,13 +176,70 @@ impl StreamingContext {
         c.options
             .check_known(&format!("stream '{}'", c.name), &[])?;
         let mut query = c.query.clone();
+        let window_table = format!("__window_{}", c.name);
+        let calls = {
+            let state = self.session().state();
+            replace_window_calls(&mut query, &window_table, &|f: &str| {
+                state.aggregate_functions().contains_key(f)
+            })?
+        };
+        if let Some(second) = calls.get(1) {
+            return Err(plan_error_at(
+                format!(
+                    "stream '{}' reads more than one window(); a stream reads one window (make another stream for the other)",
+                    c.name
+                ),
+                second.location,
+            ));
+        }
+        let window = match calls.first() {
+            Some(call) => Some(self.register_window_table(c, call, &window_table).await?),
+            None => None,
+        };
+        let planned = self.plan_stream_query(c, query, &window_table).await;
+        let result = match (planned, window) {
+            (Err(e), _) => Err(e),
+            (Ok(logical), None) => {
+                let mut engine = self.engine().lock().await;
+                engine
+                    .add_stream(&c.name, &logical, text.to_string())
+                    .await
+                    .map_err(|e| at(e, c.location))
+            }
+            (Ok(logical), Some((spec, slot))) => {
+                self.add_windowed_stream(c, text, spec, &window_table, slot, logical)
+                    .await
+            }
+        };
+        if result.is_err() {
+            let _ = self.session().deregister_table(window_table.as_str());
+        }
+        result?;
+        Ok(StatementOutput::Done(format!("stream {}", c.name)))
+    }
+
+    /// Plans a stream's query, `SELECT *` leaving out the columns slot
+    /// tables add.
+    async fn plan_stream_query(
+        &self,
+        c: &CreateStream,
+        mut query: Box<sluice_sql::sqlparser::ast::Query>,
+        window_table: &str,
+    ) -> Result<datafusion::logical_expr::LogicalPlan> {
         {
             let engine = self.engine().lock().await;
-            hide_batch_time(&mut query, &|name: &str| engine.adds_batch_time(name));
+            hide_columns(&mut query, &|name: &str| {
+                let mut hidden = Vec::new();
+                if name == window_table {
+                    hidden.extend([crate::slot::BATCH_TIME, WINDOW_START, WINDOW_END]);
+                } else if engine.adds_batch_time(name) {
+                    hidden.push(crate::slot::BATCH_TIME);
+                }
+                hidden
+            });
         }
         let statement = DFStatement::Statement(Box::new(Statement::Query(query)));
-        let logical = self
-            .session()
+        self.session()
             .state()
             .statement_to_plan(statement)
             .await
@@ -186,13 +247,109 @@ impl StreamingContext {
                 let loc = SluiceError::DataFusion(e);
                 let location = loc.location().unwrap_or(c.query_location);
                 plan_error_at(loc.message(), location)
-            })?;
+            })
+    }
+
+    /// Registers the table a stream's `window(...)` reads.
+    async fn register_window_table(
+        &self,
+        c: &CreateStream,
+        call: &WindowCall,
+        table: &str,
+    ) -> Result<(WindowSpec, Arc<BatchSlot>)> {
+        let engine = self.engine().lock().await;
+        let Some((_, schema)) = engine.relation(&call.input) else {
+            return Err(plan_error_at(
+                format!(
+                    "window(): '{}' is not a source or stream; known: {}",
+                    call.input,
+                    engine.relation_names().join(", ")
+                ),
+                call.location,
+            ));
+        };
+        let spec = WindowSpec::new(&call.input, call.length, call.slide);
+        spec.check(&c.name, engine.batch_interval)
+            .map_err(|m| plan_error_at(m, call.location))?;
+        let slot = BatchSlot::new();
+        let provider = Arc::new(SlotTable::windowed(schema, Arc::clone(&slot)));
+        self.session().register_table(table, provider)?;
+        Ok((spec, slot))
+    }
+
+    async fn add_windowed_stream(
+        &self,
+        c: &CreateStream,
+        text: &str,
+        spec: WindowSpec,
+        window_table: &str,
+        slot: Arc<BatchSlot>,
+        logical: datafusion::logical_expr::LogicalPlan,
+    ) -> Result<()> {
         let mut engine = self.engine().lock().await;
+        if let Some(other) = engine.inputs_of(&logical)?.first() {
+            return Err(plan_error_at(
+                format!(
+                    "stream '{}' reads a window and '{other}': a windowed stream reads only its window and static tables",
+                    c.name
+                ),
+                c.query_location,
+            ));
+        }
+        let state = self.session().state();
+        let analyzed = state
+            .analyzer()
+            .execute_and_check(logical, state.config_options(), |_, _| {})?;
+        let windowed =
+            WindowedStream::new(self.session(), spec, window_table, slot, &analyzed).await?;
         engine
-            .add_stream(&c.name, &logical, text.to_string())
-            .await
-            .map_err(|e| at(e, c.location))?;
-        Ok(StatementOutput::Done(format!("stream {}", c.name)))
+            .add_windowed_stream(&c.name, windowed, text.to_string())
+            .map_err(|e| at(e, c.location))
+    }
+
+    /// `EXPLAIN <stream>`: what it reads, its window and each aggregate's
+    /// strategy, and its physical plans, as `(item, detail)` rows.
+    async fn explain_stream(&self, e: &ExplainStream) -> Result<StatementOutput> {
+        let engine = self.engine().lock().await;
+        let Some(stream) = engine.streams.iter().find(|s| s.name == e.name) else {
+            return Err(plan_error_at(
+                format!(
+                    "EXPLAIN {}: no such stream; streams: {}",
+                    e.name,
+                    engine
+                        .streams
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                e.location,
+            ));
+        };
+        let mut rows = vec![
+            ("stream".to_string(), stream.name.clone()),
+            ("reads".to_string(), stream.inputs.join(", ")),
+        ];
+        if let Some(w) = &stream.window {
+            rows.extend(w.lock().await.explain(engine.batch_interval));
+        }
+        rows.push(("plan".to_string(), stream.plan.display()));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("item", DataType::Utf8, false),
+            Field::new("detail", DataType::Utf8, false),
+        ]));
+        let (items, details): (Vec<String>, Vec<String>) = rows.into_iter().unzip();
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(StringArray::from(items)),
+                Arc::new(StringArray::from(details)),
+            ],
+        )?;
+        Ok(StatementOutput::Rows {
+            schema,
+            batches: vec![batch],
+        })
     }
 
     async fn create_sink(&self, c: &CreateSink) -> Result<StatementOutput> {

@@ -32,12 +32,24 @@ use crate::slot::BATCH_TIME;
 /// Rewrites every `SELECT` of `query` (nested ones too). `adds_batch_time`
 /// says whether a table name is a slot table whose `batch_time` is added.
 pub fn hide_batch_time(query: &mut Query, adds_batch_time: &dyn Fn(&str) -> bool) {
-    let mut v = Hider { adds_batch_time };
+    hide_columns(query, &|name: &str| {
+        if adds_batch_time(name) {
+            vec![BATCH_TIME]
+        } else {
+            vec![]
+        }
+    });
+}
+
+/// The same for any columns a table adds: `hidden` gives them per table
+/// name (a window's table adds `window_start` and `window_end` too).
+pub fn hide_columns(query: &mut Query, hidden: &dyn Fn(&str) -> Vec<&'static str>) {
+    let mut v = Hider { hidden };
     let _ = query.visit(&mut v);
 }
 
 struct Hider<'a> {
-    adds_batch_time: &'a dyn Fn(&str) -> bool,
+    hidden: &'a dyn Fn(&str) -> Vec<&'static str>,
 }
 
 impl VisitorMut for Hider<'_> {
@@ -53,7 +65,7 @@ impl VisitorMut for Hider<'_> {
 /// slot table whose `batch_time` is added.
 struct Relation {
     qualifier: Option<ObjectName>,
-    hides: bool,
+    hides: Vec<&'static str>,
 }
 
 impl Hider<'_> {
@@ -88,16 +100,16 @@ impl Hider<'_> {
                 };
                 Relation {
                     qualifier: Some(qualifier),
-                    hides: (self.adds_batch_time)(&table),
+                    hides: (self.hidden)(&table),
                 }
             }
             TableFactor::Derived { alias: Some(a), .. } => Relation {
                 qualifier: Some(ObjectName::from(vec![a.name.clone()])),
-                hides: false,
+                hides: vec![],
             },
             _ => Relation {
                 qualifier: None,
-                hides: false,
+                hides: vec![],
             },
         }
     }
@@ -109,14 +121,14 @@ impl Hider<'_> {
             .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
             .map(|f| self.relation(f))
             .collect();
-        if !relations.iter().any(|r| r.hides) {
+        if relations.iter().all(|r| r.hides.is_empty()) {
             return;
         }
         let mut projection = Vec::with_capacity(select.projection.len());
         for item in select.projection.drain(..) {
             match item {
                 SelectItem::Wildcard(mut opts) if relations.len() == 1 => {
-                    add_exclude(&mut opts);
+                    add_exclude(&mut opts, &relations[0].hides);
                     projection.push(SelectItem::Wildcard(opts));
                 }
                 SelectItem::Wildcard(opts)
@@ -124,9 +136,7 @@ impl Hider<'_> {
                 {
                     for r in &relations {
                         let mut o = opts.clone();
-                        if r.hides {
-                            add_exclude(&mut o);
-                        }
+                        add_exclude(&mut o, &r.hides);
                         let q = r
                             .qualifier
                             .clone()
@@ -141,11 +151,11 @@ impl Hider<'_> {
                     SelectItemQualifiedWildcardKind::ObjectName(name),
                     mut opts,
                 ) => {
-                    let hides = relations
+                    if let Some(r) = relations
                         .iter()
-                        .any(|r| r.hides && r.qualifier.as_ref().is_some_and(|q| same(q, &name)));
-                    if hides {
-                        add_exclude(&mut opts);
+                        .find(|r| r.qualifier.as_ref().is_some_and(|q| same(q, &name)))
+                    {
+                        add_exclude(&mut opts, &r.hides);
                     }
                     projection.push(SelectItem::QualifiedWildcard(
                         SelectItemQualifiedWildcardKind::ObjectName(name),
@@ -177,25 +187,24 @@ fn same(a: &ObjectName, b: &ObjectName) -> bool {
     norm(a) == norm(b)
 }
 
-/// Adds `batch_time` to the wildcard's EXCLUDE list (unless the user's
-/// options already name it or use EXCEPT, which DataFusion does not combine).
-fn add_exclude(opts: &mut WildcardAdditionalOptions) {
-    if opts.opt_except.is_some() {
+/// Adds `columns` to the wildcard's EXCLUDE list (but those the user's
+/// options already name; nothing with EXCEPT, which DataFusion does not
+/// combine with EXCLUDE).
+fn add_exclude(opts: &mut WildcardAdditionalOptions, columns: &[&'static str]) {
+    if opts.opt_except.is_some() || columns.is_empty() {
         return;
     }
-    let col = ObjectName::from(vec![Ident::new(BATCH_TIME)]);
-    let names_it = |n: &ObjectName| n.to_string().eq_ignore_ascii_case(BATCH_TIME);
-    opts.opt_exclude = Some(match opts.opt_exclude.take() {
-        None => ExcludeSelectItem::Multiple(vec![col]),
-        Some(ExcludeSelectItem::Single(n)) if names_it(&n) => ExcludeSelectItem::Single(n),
-        Some(ExcludeSelectItem::Single(n)) => ExcludeSelectItem::Multiple(vec![n, col]),
-        Some(ExcludeSelectItem::Multiple(mut v)) => {
-            if !v.iter().any(names_it) {
-                v.push(col);
-            }
-            ExcludeSelectItem::Multiple(v)
+    let mut list = match opts.opt_exclude.take() {
+        None => vec![],
+        Some(ExcludeSelectItem::Single(n)) => vec![n],
+        Some(ExcludeSelectItem::Multiple(v)) => v,
+    };
+    for c in columns {
+        if !list.iter().any(|n| n.to_string().eq_ignore_ascii_case(c)) {
+            list.push(ObjectName::from(vec![Ident::new(*c)]));
         }
-    });
+    }
+    opts.opt_exclude = Some(ExcludeSelectItem::Multiple(list));
 }
 
 #[cfg(test)]

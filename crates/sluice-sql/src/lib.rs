@@ -32,7 +32,7 @@ pub use error::{Location, SqlError};
 pub use options::{OptionValue, Options};
 pub use script::{LocatedStatement, parse_script, split_statements};
 pub use statement::{
-    ColumnSpec, CreateSink, CreateSource, CreateStream, EmitMode, SetVariable, SluiceStatement,
+    ColumnSpec, CreateSink, ExplainStream, CreateSource, CreateStream, EmitMode, SetVariable, SluiceStatement,
     normalize_ident,
 };
 

@@ -70,6 +70,14 @@ pub struct SetVariable {
     pub location: Location,
 }
 
+/// `EXPLAIN <stream>`: how a stream is computed (its window and the
+/// strategy of each aggregate, its plans).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExplainStream {
+    pub name: String,
+    pub location: Location,
+}
+
 /// One statement of a script.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SluiceStatement {
@@ -77,6 +85,7 @@ pub enum SluiceStatement {
     CreateStream(CreateStream),
     CreateSink(CreateSink),
     Set(SetVariable),
+    ExplainStream(ExplainStream),
     /// Anything else: given to DataFusion as written.
     DataFusion,
 }
@@ -95,6 +104,18 @@ pub(crate) fn parse_statement_tokens(
         .take(3)
         .map(|t| (word_upper(&t.token), t.span.start.into()))
         .collect();
+    let solid: Vec<&TokenWithSpan> = tokens
+        .iter()
+        .filter(|t| !is_blank(&t.token) && t.token != Token::SemiColon)
+        .collect();
+    if let [first, Token::Word(w)] = solid.iter().map(|t| &t.token).collect::<Vec<_>>()[..]
+        && word_upper(first) == "EXPLAIN"
+    {
+        return Ok(SluiceStatement::ExplainStream(ExplainStream {
+            name: normalize_ident(&w.clone().into_ident(solid[1].span)),
+            location: solid[1].span.start.into(),
+        }));
+    }
     let first = words.first().map(|w| w.0.as_str()).unwrap_or("");
     let second = words.get(1).map(|w| w.0.as_str()).unwrap_or("");
     match (first, second) {

@@ -1,0 +1,457 @@
+//! The incremental windowed aggregate: per-pane partial states, combined per
+//! key with the strategy each aggregate allows.
+//!
+//! Every batch, the aggregate's input runs over the batch's rows and
+//! DataFusion's partial `AggregateExec` turns them into one pane: key columns
+//! and each aggregate's state columns (plus a hidden row count per key). Then,
+//! per aggregate:
+//!
+//! - [`Strategy::Inverse`] (`count`, `sum`, `avg`): the pane's states are
+//!   added into per-key totals, and subtracted when the pane leaves — the
+//!   inverse reduce Spark asks its users to write, derived here from the
+//!   states' meaning ([`additive`](super::additive));
+//! - [`Strategy::Retract`] (any other aggregate whose accumulator can
+//!   retract, such as a user's UDAF): per-key accumulators take the pane's
+//!   rows in and retract them when the pane leaves ([`retract`](super::retract));
+//! - [`Strategy::Panes`] (`min`, `max`, `count(DISTINCT)`, everything else):
+//!   the panes' states are combined in a two-stack queue
+//!   ([`two_stack`](super::two_stack)).
+//!
+//! At an emission, the keys whose row count in the window is zero are dropped
+//! (Spark's `filterFunc`), the strategies' states are put side by side, and
+//! DataFusion's final `AggregateExec` turns them into values — so every
+//! aggregate means exactly what it means in a batch query.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanArray, RecordBatch, UInt32Array};
+use arrow::compute::{concat_batches, take};
+use arrow::datatypes::{DataType, Int64Type, SchemaRef};
+use datafusion::common::DFSchema;
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::physical_expr::aggregate::{AggregateFunctionExpr, LoweredAggregateBuilder};
+use datafusion::physical_expr::{PhysicalExpr, create_physical_expr};
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode, PhysicalGroupBy};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+
+use super::additive::{AdditiveColumn, Direction, Totals, additive_column};
+use super::keys::WindowKeys;
+use super::merge::PartialMerger;
+use super::retract::RetractState;
+use super::split::AggregateSplit;
+use super::two_stack::TwoStack;
+use crate::plan::{StreamPlan, physical_plan, stream_state};
+
+/// How one aggregate's window value is kept up to date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    Inverse,
+    Retract,
+    Panes,
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            Strategy::Inverse => {
+                "incremental, inverse: pane states added on entry and subtracted on exit, per key"
+            }
+            Strategy::Retract => {
+                "incremental, retraction: per-key accumulators take entering rows and retract leaving ones"
+            }
+            Strategy::Panes => {
+                "incremental, panes: per-batch partial states combined in a two-stack (no inverse exists)"
+            }
+        })
+    }
+}
+
+/// One of the query's aggregates.
+#[derive(Debug, Clone)]
+pub struct AggregateInfo {
+    /// As written, e.g. `count(*)`.
+    pub name: String,
+    pub strategy: Strategy,
+    /// Its state columns in a pane.
+    states: std::ops::Range<usize>,
+}
+
+/// The window state of one incremental aggregate query.
+pub struct WindowAggregate {
+    pane_plan: StreamPlan,
+    key_columns: usize,
+    aggregates: Vec<AggregateInfo>,
+    /// The pane column of the hidden per-key row count.
+    rows_column: usize,
+    keys: WindowKeys,
+    rows: Totals<Int64Type>,
+    /// Per pane column of an inverse aggregate: its totals.
+    inverse: Vec<(usize, Box<dyn AdditiveColumn>)>,
+    retract: Option<RetractState>,
+    /// Panes in the window, oldest first (for subtracting them).
+    panes: VecDeque<(i64, RecordBatch)>,
+    /// The two-stack, its merger and the pane columns it keeps.
+    two_stack: Option<(TwoStack, PartialMerger, Vec<usize>)>,
+    finisher: PartialMerger,
+    scratch: Vec<usize>,
+}
+
+impl WindowAggregate {
+    /// Plans the panes, merges and final step of `split` once.
+    pub async fn new(session: &SessionContext, split: &AggregateSplit) -> DFResult<Self> {
+        let state = stream_state(session, 1);
+        let partitions = session.state().config().target_partitions();
+        let single_input = physical_plan(session, &split.input, 1).await?;
+        let parallel_input = if partitions > 1 {
+            Some(physical_plan(session, &split.input, partitions).await?)
+        } else {
+            None
+        };
+        let input_schema = single_input.schema();
+        let logical_schema: &DFSchema = split.input.schema();
+        let props = state.execution_props();
+
+        let planning = PhysicalPlanningContext::default();
+        let keys = split
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                Ok((
+                    create_physical_expr(e, logical_schema, props, &planning)?,
+                    format!("__key{i}"),
+                ))
+            })
+            .collect::<DFResult<Vec<(Arc<dyn PhysicalExpr>, String)>>>()?;
+        let group_by = PhysicalGroupBy::new_single(keys.clone());
+
+        let mut lowered = Vec::with_capacity(split.aggregates.len() + 1);
+        for e in &split.aggregates {
+            let l = LoweredAggregateBuilder::new(e, logical_schema, &input_schema, props, &planning)
+                .build()?;
+            lowered.push((l.aggregate, l.filter, e.human_display().to_string()));
+        }
+        let hidden = datafusion::functions_aggregate::expr_fn::count(Expr::Literal(
+            datafusion::common::ScalarValue::Int64(Some(1)),
+            None,
+        ));
+        let l = LoweredAggregateBuilder::new(&hidden, logical_schema, &input_schema, props, &planning)
+            .with_name("__sluice_rows")
+            .build()?;
+        let rows_aggregate = l.aggregate;
+
+        let key_columns = split.keys.len();
+        let mut aggregates = Vec::with_capacity(lowered.len());
+        let mut column = key_columns;
+        let mut inverse = Vec::new();
+        let mut retracting = Vec::new();
+        let mut panes = Vec::new();
+        for (agg, filter, name) in &lowered {
+            let states = agg.state_fields()?;
+            let range = column..column + states.len();
+            column += states.len();
+            let strategy = strategy_of(agg, filter.is_some(), &states)?;
+            match strategy {
+                Strategy::Inverse => {
+                    for (i, f) in range.clone().zip(&states) {
+                        if let Some(c) = additive_column(f.data_type()) {
+                            inverse.push((i, c));
+                        }
+                    }
+                }
+                Strategy::Retract => retracting.push(Arc::clone(agg)),
+                Strategy::Panes => panes.push((Arc::clone(agg), range.clone())),
+            }
+            aggregates.push(AggregateInfo {
+                name: name.clone(),
+                strategy,
+                states: range,
+            });
+        }
+        let rows_column = column;
+
+        let user_aggregates: Vec<Arc<AggregateFunctionExpr>> =
+            lowered.iter().map(|(a, _, _)| Arc::clone(a)).collect();
+        let mut all = user_aggregates.clone();
+        all.push(Arc::clone(&rows_aggregate));
+        let mut filters: Vec<_> = lowered.iter().map(|(_, f, _)| f.clone()).collect();
+        filters.push(None);
+        let partial = |input: Arc<dyn ExecutionPlan>| -> DFResult<Arc<dyn ExecutionPlan>> {
+            Ok(Arc::new(AggregateExec::try_new(
+                AggregateMode::Partial,
+                group_by.clone(),
+                all.clone(),
+                filters.clone(),
+                input,
+                Arc::clone(&input_schema),
+            )?))
+        };
+        let single = partial(Arc::clone(&single_input))?;
+        let parallel = parallel_input.clone().map(partial).transpose()?;
+        let pane_schema = single.schema();
+        let task_ctx = Arc::new(TaskContext::from(&state));
+        let pane_plan = StreamPlan::from_plans(single, parallel, Arc::clone(&task_ctx));
+
+        let final_group_by = group_by.as_final();
+        let two_stack = if panes.is_empty() {
+            None
+        } else {
+            let mut columns: Vec<usize> = (0..key_columns).collect();
+            for (_, r) in &panes {
+                columns.extend(r.clone());
+            }
+            let merger = PartialMerger::new(
+                AggregateMode::PartialReduce,
+                Arc::new(pane_schema.project(&columns)?),
+                final_group_by.clone(),
+                panes.iter().map(|(a, _)| Arc::clone(a)).collect(),
+                Arc::clone(&input_schema),
+                Arc::clone(&task_ctx),
+            )?;
+            Some((TwoStack::default(), merger, columns))
+        };
+        let finish_columns: Vec<usize> = (0..rows_column).collect();
+        let finisher = PartialMerger::new(
+            AggregateMode::Final,
+            Arc::new(pane_schema.project(&finish_columns)?),
+            final_group_by,
+            user_aggregates,
+            Arc::clone(&input_schema),
+            Arc::clone(&task_ctx),
+        )?;
+        let key_schema = Arc::new(pane_schema.project(&(0..key_columns).collect::<Vec<_>>())?);
+        let retract = if retracting.is_empty() {
+            None
+        } else {
+            Some(RetractState::new(
+                &keys,
+                retracting,
+                single_input,
+                parallel_input,
+                Arc::clone(&task_ctx),
+            )?)
+        };
+        Ok(Self {
+            pane_plan,
+            key_columns,
+            aggregates,
+            rows_column,
+            keys: WindowKeys::new(key_schema)?,
+            rows: Totals::new(DataType::Int64),
+            inverse,
+            retract,
+            panes: VecDeque::new(),
+            two_stack,
+            finisher,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// The aggregates and their strategies.
+    pub fn aggregates(&self) -> &[AggregateInfo] {
+        &self.aggregates
+    }
+
+    /// The schema of [`emit`](Self::emit)'s batches: key columns, then each
+    /// aggregate's value.
+    pub fn output_schema(&self) -> SchemaRef {
+        self.finisher.schema()
+    }
+
+    /// Takes in the pane of batch `t`, whose rows the window table's slot
+    /// holds now (`rows` of them).
+    pub async fn enter(&mut self, t: i64, rows: usize) -> DFResult<()> {
+        let batches = self.pane_plan.execute(rows).await?;
+        let pane = concat_batches(&self.pane_plan.schema(), &batches)?;
+        self.apply(&pane, Direction::Enter)?;
+        if let Some(r) = &mut self.retract {
+            r.enter(&mut self.keys, t, rows).await?;
+        }
+        if let Some((stack, merger, columns)) = &mut self.two_stack {
+            stack.push(t, pane.project(columns)?, merger).await?;
+        }
+        self.panes.push_back((t, pane));
+        Ok(())
+    }
+
+    /// Drops the panes of batches up to `t` from the window.
+    pub async fn leave_through(&mut self, t: i64) -> DFResult<()> {
+        while let Some((time, _)) = self.panes.front() {
+            if *time > t {
+                break;
+            }
+            let Some((_, pane)) = self.panes.pop_front() else {
+                break;
+            };
+            self.apply(&pane, Direction::Leave)?;
+        }
+        if let Some(r) = &mut self.retract {
+            r.leave_through(&mut self.keys, t)?;
+        }
+        if let Some((stack, merger, _)) = &mut self.two_stack {
+            stack.evict_through(t, merger).await?;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, pane: &RecordBatch, d: Direction) -> DFResult<()> {
+        let columns = pane.columns();
+        self.keys
+            .intern(&columns[..self.key_columns], pane.num_rows(), &mut self.scratch)?;
+        let n = self.keys.len();
+        self.rows.apply(&columns[self.rows_column], &self.scratch, n, d);
+        for (c, totals) in &mut self.inverse {
+            totals.apply(&columns[*c], &self.scratch, n, d);
+        }
+        Ok(())
+    }
+
+    /// The window's aggregate values now: one row per key with rows in the
+    /// window (one row in all for a query without GROUP BY).
+    pub async fn emit(&mut self) -> DFResult<RecordBatch> {
+        let n = self.keys.len();
+        let live = if self.key_columns == 0 {
+            BooleanArray::from(vec![true; n])
+        } else {
+            BooleanArray::from_iter((0..n).map(|k| Some(self.rows.value(k) > 0)))
+        };
+        let key_values = self.keys.retain(&live)?;
+        self.rows.retain(&live);
+        for (_, totals) in &mut self.inverse {
+            totals.retain(&live);
+        }
+        if let Some(r) = &mut self.retract {
+            r.retain(&live);
+        }
+        let live_count = self.keys.len();
+
+        let mut columns: Vec<ArrayRef> = key_values;
+        let stacked = match &self.two_stack {
+            Some((stack, merger, _)) => Some(self.align(stack.total(merger).await?, live_count)?),
+            None => None,
+        };
+        let mut stacked_at = self.key_columns; // next state column of `stacked`
+        let mut retract_at = 0;
+        let retracted = match &mut self.retract {
+            Some(r) => r.states(live_count)?,
+            None => Vec::new(),
+        };
+        for info in &self.aggregates {
+            match info.strategy {
+                Strategy::Inverse => {
+                    for c in info.states.clone() {
+                        let (_, totals) = self
+                            .inverse
+                            .iter()
+                            .find(|(i, _)| *i == c)
+                            .ok_or_else(|| internal("inverse state missing"))?;
+                        columns.push(totals.emit());
+                    }
+                }
+                Strategy::Panes => {
+                    let stacked = stacked.as_ref().ok_or_else(|| internal("no panes"))?;
+                    for _ in info.states.clone() {
+                        columns.push(Arc::clone(stacked.column(stacked_at)));
+                        stacked_at += 1;
+                    }
+                }
+                Strategy::Retract => {
+                    for _ in info.states.clone() {
+                        let c = retracted
+                            .get(retract_at)
+                            .ok_or_else(|| internal("retracted state missing"))?;
+                        columns.push(Arc::clone(c));
+                        retract_at += 1;
+                    }
+                }
+            }
+        }
+        let states = RecordBatch::try_new(self.finisher_input_schema(), columns)?;
+        self.finisher.merge(vec![states]).await
+    }
+
+    fn finisher_input_schema(&self) -> SchemaRef {
+        let fields: Vec<_> = self
+            .pane_plan
+            .schema()
+            .fields()
+            .iter()
+            .take(self.rows_column)
+            .cloned()
+            .collect();
+        Arc::new(arrow::datatypes::Schema::new(fields))
+    }
+
+    /// Reorders the two-stack's merged rows into the keys' order.
+    fn align(&mut self, merged: RecordBatch, live: usize) -> DFResult<RecordBatch> {
+        self.keys.intern(
+            &merged.columns()[..self.key_columns],
+            merged.num_rows(),
+            &mut self.scratch,
+        )?;
+        if self.key_columns == 0 {
+            return Ok(merged.slice(0, merged.num_rows().min(1)));
+        }
+        if self.keys.len() != live || merged.num_rows() != live {
+            return Err(internal(&format!(
+                "window panes hold {} keys, the window {live}",
+                merged.num_rows()
+            )));
+        }
+        let mut at = vec![0u32; live];
+        for (row, &k) in self.scratch.iter().enumerate() {
+            at[k] = row as u32;
+        }
+        let indices = UInt32Array::from(at);
+        let columns = merged
+            .columns()
+            .iter()
+            .map(|c| take(c.as_ref(), &indices, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RecordBatch::try_new(merged.schema(), columns)?)
+    }
+
+    /// Bytes held by the window's state.
+    pub fn size(&self) -> usize {
+        self.keys.size()
+            + self.rows.size()
+            + self.inverse.iter().map(|(_, t)| t.size()).sum::<usize>()
+            + self
+                .panes
+                .iter()
+                .map(|(_, p)| p.get_array_memory_size())
+                .sum::<usize>()
+            + self.two_stack.as_ref().map_or(0, |(s, _, _)| s.size())
+            + self.retract.as_ref().map_or(0, |r| r.size())
+    }
+}
+
+fn internal(message: &str) -> DataFusionError {
+    DataFusionError::Internal(format!("window aggregate: {message}"))
+}
+
+/// The strategy an aggregate allows.
+fn strategy_of(
+    agg: &AggregateFunctionExpr,
+    filtered: bool,
+    states: &[arrow::datatypes::FieldRef],
+) -> DFResult<Strategy> {
+    let plain = !agg.is_distinct() && agg.order_bys().is_empty();
+    let additive = matches!(agg.fun().name(), "count" | "sum" | "avg")
+        && states.iter().all(|f| additive_column(f.data_type()).is_some());
+    if plain && additive {
+        return Ok(Strategy::Inverse);
+    }
+    // array_agg keeps NULLs, which retraction cannot tell apart (see `retract`).
+    let ignores_nulls = agg.fun().name() != "array_agg";
+    if plain && !filtered && ignores_nulls && agg.create_accumulator()?.supports_retract_batch() {
+        return Ok(Strategy::Retract);
+    }
+    Ok(Strategy::Panes)
+}
