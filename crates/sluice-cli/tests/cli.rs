@@ -340,3 +340,56 @@ fn the_ui_flag_is_accepted_and_says_it_is_not_available_yet() {
         stderr(&o)
     );
 }
+
+/// HotWordStats: counts over the last 20 s every 10 s (5 s batches) equal the
+/// per-batch counts of the same generated lines, summed over each window.
+#[test]
+fn hot_words_example_counts_the_last_20_seconds_every_10() {
+    let o = run_simulated(6, &[], "sql-examples/hot_words.sql");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let windows = batches(&stdout(&o));
+    assert_eq!(
+        windows.iter().map(|w| w.0).collect::<Vec<_>>(),
+        vec![10_000, 20_000, 30_000]
+    );
+
+    // The same lines counted per batch.
+    let dir = tempfile::tempdir().unwrap();
+    let per_batch = dir.path().join("per_batch.sql");
+    std::fs::write(
+        &per_batch,
+        "SET batch_interval = '5 seconds';
+         CREATE SOURCE lines WITH (connector = 'words', rows_per_batch = 10, seed = 7);
+         CREATE STREAM words AS SELECT unnest(string_to_array(value, ' ')) AS word FROM lines;
+         CREATE STREAM counts AS SELECT word, count(*) AS n FROM words GROUP BY word;
+         CREATE SINK show FROM counts WITH (connector = 'console', rows = 100);",
+    )
+    .unwrap();
+    let o = run_simulated(6, &[], per_batch.to_str().unwrap());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let per_batch: Vec<(i64, Vec<String>)> = batches(&stdout(&o));
+
+    for (t, rows) in &windows {
+        let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+        for (bt, counts) in &per_batch {
+            if *bt <= *t && *bt > t - 20_000 {
+                for (w, n) in counts.iter().map(|r| pair(r)) {
+                    *expected.entry(w).or_default() += n;
+                }
+            }
+        }
+        let got: BTreeMap<String, i64> = rows
+            .iter()
+            .map(|r| {
+                let (k, n) = pair(r);
+                let (end, word) = k.split_once(',').expect("window_end,word");
+                assert_eq!(end, format!("1970-01-01T00:00:{:02}", t / 1000));
+                (word.to_string(), n)
+            })
+            .collect();
+        assert_eq!(got, expected, "window at {t} ms");
+        // Ordered by count, descending.
+        let ns: Vec<i64> = rows.iter().map(|r| pair(r).1).collect();
+        assert!(ns.windows(2).all(|w| w[0] >= w[1]), "{ns:?}");
+    }
+}
