@@ -312,3 +312,117 @@ async fn explain_names_the_strategy_of_each_aggregate() {
         "{evaluation:?}"
     );
 }
+
+/// The embedding API's window helpers: Spark's names, the same operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_api_window_operations() {
+    let ssc = StreamingContext::new(SessionContext::new(), Duration::from_secs(1));
+    let clock = Arc::new(ManualClock::new(0));
+    ssc.set_clock(ClockChoice::Manual(Arc::clone(&clock)));
+    let queue = ssc.queue_source("src", schema()).await.unwrap();
+    let (l, s) = (Duration::from_secs(2), Duration::from_secs(1));
+    ssc.reduce_by_key_and_window("by_key", "src", &["k"], &["sum(v) AS s"], l, s)
+        .await
+        .unwrap();
+    ssc.count_by_window("total", "src", l, s).await.unwrap();
+    ssc.count_by_value_and_window("by_value", "src", "k", l, s).await.unwrap();
+    ssc.reduce_by_window("extremes", "src", &["min(v) AS lo", "max(v) AS hi"], l, s)
+        .await
+        .unwrap();
+    ssc.window("rows", "src", l, Duration::from_secs(2)).await.unwrap();
+    let err = ssc
+        .window("odd", "src", Duration::from_millis(1500), s)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("must be a multiple of the batch interval"), "{err}");
+    let mut seen = Vec::new();
+    for name in ["by_key", "total", "by_value", "extremes", "rows"] {
+        let s: Seen = Arc::default();
+        let sink = Arc::clone(&s);
+        ssc.foreach_batch(name, move |t, b| {
+            let sink = Arc::clone(&sink);
+            async move {
+                sink.lock().unwrap().push((t, b));
+                Ok(())
+            }
+        })
+        .await
+        .unwrap();
+        seen.push(s);
+    }
+    ssc.start().await.unwrap();
+    let rows = |k: Vec<i64>, v: Vec<i64>| {
+        let f = Float64Array::from(vec![0.0; k.len()]);
+        RecordBatch::try_new(
+            schema(),
+            vec![Arc::new(Int64Array::from(k)), Arc::new(Int64Array::from(v)), Arc::new(f)],
+        )
+        .unwrap()
+    };
+    for (i, b) in [rows(vec![1, 2, 1], vec![10, 20, 30]), rows(vec![2], vec![5]), rows(vec![], vec![])]
+        .into_iter()
+        .enumerate()
+    {
+        queue.push(b).unwrap();
+        clock.advance_ms(1_000);
+        ssc.wait_for_batches(i as u64 + 1).await.unwrap();
+    }
+    ssc.stop(true).await.unwrap();
+    let text = |s: &Seen| -> Vec<(i64, Vec<String>)> {
+        s.lock()
+            .unwrap()
+            .iter()
+            .map(|(t, b)| {
+                let mut rows: Vec<String> = rows_of(b)
+                    .into_iter()
+                    .map(|r| {
+                        r.iter()
+                            .map(|c| match c {
+                                Cell::Exact(s) => s.clone(),
+                                Cell::Float(f) => f.map(|x| format!("{x:?}")).unwrap_or_default(),
+                            })
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .collect();
+                rows.sort();
+                (*t, rows)
+            })
+            .collect()
+    };
+    let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        text(&seen[0]),
+        vec![
+            (1000, owned(&["1,40", "2,20"])),
+            (2000, owned(&["1,40", "2,25"])),
+            (3000, owned(&["2,5"])),
+        ]
+    );
+    assert_eq!(
+        text(&seen[1]),
+        vec![(1000, owned(&["3"])), (2000, owned(&["4"])), (3000, owned(&["1"]))]
+    );
+    assert_eq!(
+        text(&seen[2]),
+        vec![
+            (1000, owned(&["1,2", "2,1"])),
+            (2000, owned(&["1,2", "2,2"])),
+            (3000, owned(&["2,1"])),
+        ]
+    );
+    assert_eq!(
+        text(&seen[3]),
+        vec![
+            (1000, owned(&["10,30"])),
+            (2000, owned(&["5,30"])),
+            (3000, owned(&["5,5"])),
+        ]
+    );
+    // window(2 s, 2 s): emitted at 2000 only, with both batches' rows.
+    assert_eq!(
+        text(&seen[4]),
+        vec![(2000, owned(&["1,10,0.0", "1,30,0.0", "2,20,0.0", "2,5,0.0"]))]
+    );
+}

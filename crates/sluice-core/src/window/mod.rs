@@ -8,7 +8,8 @@
 //! - [`aggregate`]: the incremental aggregate and its per-aggregate strategies,
 //!   built on [`additive`] (derived inverse), [`retract`] (accumulators that
 //!   retract), [`two_stack`] (no inverse), [`keys`] and [`merge`];
-//! - [`stream`]: a windowed stream's work each batch.
+//! - [`stream`]: a windowed stream's work each batch;
+//! - [`api`]: `window`, `reduce_by_key_and_window`, ... on [`StreamingContext`](crate::StreamingContext).
 //!
 //! Every strategy gives what a recomputation over the covered batches gives;
 //! `tests/window_property.rs` checks it on random input.
@@ -21,6 +22,7 @@
 //! ```
 
 pub mod additive;
+pub mod api;
 pub mod aggregate;
 pub mod keys;
 pub mod merge;
