@@ -300,8 +300,15 @@ impl StreamingContext {
         let analyzed = state
             .analyzer()
             .execute_and_check(logical, state.config_options(), |_, _| {})?;
-        let windowed =
-            WindowedStream::new(self.session(), spec, window_table, slot, &analyzed).await?;
+        let windowed = WindowedStream::new(
+            self.session(),
+            spec,
+            window_table,
+            slot,
+            &analyzed,
+            engine.parallel_threshold,
+        )
+        .await?;
         engine
             .add_windowed_stream(&c.name, windowed, text.to_string())
             .map_err(|e| at(e, c.location))

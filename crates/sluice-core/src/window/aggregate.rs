@@ -13,7 +13,8 @@
 //! - [`Strategy::Retract`] (any other aggregate whose accumulator can
 //!   retract, such as a user's UDAF): per-key accumulators take the pane's
 //!   rows in and retract them when the pane leaves ([`retract`](super::retract));
-//! - [`Strategy::Panes`] (`min`, `max`, `count(DISTINCT)`, everything else):
+//! - [`Strategy::Panes`] (`min`, `max`, `count(DISTINCT)`, the float
+//!   statistics `stddev`/`var`/`covar`/`corr`/`regr_*`, everything else):
 //!   the panes' states are combined in a two-stack queue
 //!   ([`two_stack`](super::two_stack)).
 //!
@@ -98,13 +99,24 @@ pub struct WindowAggregate {
     panes: VecDeque<(i64, RecordBatch)>,
     /// The two-stack, its merger and the pane columns it keeps.
     two_stack: Option<(TwoStack, PartialMerger, Vec<usize>)>,
+    /// The final aggregate of every aggregate but the retracting ones.
     finisher: PartialMerger,
+    /// What the finisher reads: keys, then the states it finishes.
+    finisher_input: SchemaRef,
+    /// Keys, then every aggregate's value.
+    output_schema: SchemaRef,
     scratch: Vec<usize>,
 }
 
 impl WindowAggregate {
     /// Plans the panes, merges and final step of `split` once.
-    pub async fn new(session: &SessionContext, split: &AggregateSplit) -> DFResult<Self> {
+    /// `parallel_threshold`: the input rows from which a pane runs on the
+    /// partitioned plan (as a stream's batch does).
+    pub async fn new(
+        session: &SessionContext,
+        split: &AggregateSplit,
+        parallel_threshold: usize,
+    ) -> DFResult<Self> {
         let state = stream_state(session, 1);
         let partitions = session.state().config().target_partitions();
         let single_input = physical_plan(session, &split.input, 1).await?;
@@ -196,7 +208,8 @@ impl WindowAggregate {
         let parallel = parallel_input.clone().map(partial).transpose()?;
         let pane_schema = single.schema();
         let task_ctx = Arc::new(TaskContext::from(&state));
-        let pane_plan = StreamPlan::from_plans(single, parallel, Arc::clone(&task_ctx));
+        let pane_plan = StreamPlan::from_plans(single, parallel, Arc::clone(&task_ctx))
+            .with_parallel_threshold(parallel_threshold);
 
         let final_group_by = group_by.as_final();
         let two_stack = if panes.is_empty() {
@@ -216,15 +229,26 @@ impl WindowAggregate {
             )?;
             Some((TwoStack::default(), merger, columns))
         };
-        let finish_columns: Vec<usize> = (0..rows_column).collect();
+        let mut finish_columns: Vec<usize> = (0..key_columns).collect();
+        let mut finished = Vec::new();
+        for (info, (agg, _, _)) in aggregates.iter().zip(&lowered) {
+            if info.strategy != Strategy::Retract {
+                finish_columns.extend(info.states.clone());
+                finished.push(Arc::clone(agg));
+            }
+        }
+        let finisher_input = Arc::new(pane_schema.project(&finish_columns)?);
         let finisher = PartialMerger::new(
             AggregateMode::Final,
-            Arc::new(pane_schema.project(&finish_columns)?),
+            Arc::clone(&finisher_input),
             final_group_by,
-            user_aggregates,
+            finished,
             Arc::clone(&input_schema),
             Arc::clone(&task_ctx),
         )?;
+        let mut output_fields: Vec<_> = pane_schema.fields().iter().take(key_columns).cloned().collect();
+        output_fields.extend(user_aggregates.iter().map(|a| a.field()));
+        let output_schema = Arc::new(arrow::datatypes::Schema::new(output_fields));
         let key_schema = Arc::new(pane_schema.project(&(0..key_columns).collect::<Vec<_>>())?);
         let retract = if retracting.is_empty() {
             None
@@ -235,6 +259,7 @@ impl WindowAggregate {
                 single_input,
                 parallel_input,
                 Arc::clone(&task_ctx),
+                parallel_threshold,
             )?)
         };
         Ok(Self {
@@ -249,6 +274,8 @@ impl WindowAggregate {
             panes: VecDeque::new(),
             two_stack,
             finisher,
+            finisher_input,
+            output_schema,
             scratch: Vec::new(),
         })
     }
@@ -261,7 +288,7 @@ impl WindowAggregate {
     /// The schema of [`emit`](Self::emit)'s batches: key columns, then each
     /// aggregate's value.
     pub fn output_schema(&self) -> SchemaRef {
-        self.finisher.schema()
+        Arc::clone(&self.output_schema)
     }
 
     /// Takes in the pane of batch `t`, whose rows the window table's slot
@@ -337,11 +364,6 @@ impl WindowAggregate {
             None => None,
         };
         let mut stacked_at = self.key_columns; // next state column of `stacked`
-        let mut retract_at = 0;
-        let retracted = match &mut self.retract {
-            Some(r) => r.states(live_count)?,
-            None => Vec::new(),
-        };
         for info in &self.aggregates {
             match info.strategy {
                 Strategy::Inverse => {
@@ -361,31 +383,35 @@ impl WindowAggregate {
                         stacked_at += 1;
                     }
                 }
-                Strategy::Retract => {
-                    for _ in info.states.clone() {
-                        let c = retracted
-                            .get(retract_at)
-                            .ok_or_else(|| internal("retracted state missing"))?;
-                        columns.push(Arc::clone(c));
-                        retract_at += 1;
-                    }
-                }
+                Strategy::Retract => {}
             }
         }
-        let states = RecordBatch::try_new(self.finisher_input_schema(), columns)?;
-        self.finisher.merge(vec![states]).await
-    }
-
-    fn finisher_input_schema(&self) -> SchemaRef {
-        let fields: Vec<_> = self
-            .pane_plan
-            .schema()
-            .fields()
-            .iter()
-            .take(self.rows_column)
-            .cloned()
-            .collect();
-        Arc::new(arrow::datatypes::Schema::new(fields))
+        let states = RecordBatch::try_new(Arc::clone(&self.finisher_input), columns)?;
+        let finished = self.finisher.merge(vec![states]).await?;
+        let Some(retract) = &mut self.retract else {
+            return Ok(finished);
+        };
+        // Put the retracting aggregates' values in, by key.
+        let values = retract.values(live_count)?;
+        let k = self.key_columns;
+        self.keys
+            .intern(&finished.columns()[..k], finished.num_rows(), &mut self.scratch)?;
+        if self.keys.len() != live_count {
+            return Err(internal("the final aggregate made up a key"));
+        }
+        let rows = UInt32Array::from_iter_values(self.scratch.iter().map(|&i| i as u32));
+        let mut out: Vec<ArrayRef> = finished.columns()[..k].to_vec();
+        let (mut finished_at, mut retract_at) = (k, 0);
+        for info in &self.aggregates {
+            if info.strategy == Strategy::Retract {
+                out.push(take(values[retract_at].as_ref(), &rows, None)?);
+                retract_at += 1;
+            } else {
+                out.push(Arc::clone(finished.column(finished_at)));
+                finished_at += 1;
+            }
+        }
+        Ok(RecordBatch::try_new(Arc::clone(&self.output_schema), out)?)
     }
 
     /// Reorders the two-stack's merged rows into the keys' order.
@@ -448,9 +474,20 @@ fn strategy_of(
     if plain && additive {
         return Ok(Strategy::Inverse);
     }
+    let name = agg.fun().name();
     // array_agg keeps NULLs, which retraction cannot tell apart (see `retract`).
-    let ignores_nulls = agg.fun().name() != "array_agg";
-    if plain && !filtered && ignores_nulls && agg.create_accumulator()?.supports_retract_batch() {
+    let ignores_nulls = name != "array_agg";
+    // Retracting from a float variance loses precision (it can even turn
+    // negative, and its square root NaN); merging states does not.
+    let float_statistics = ["stddev", "var", "covar", "corr", "regr_"]
+        .iter()
+        .any(|p| name.starts_with(p));
+    if plain
+        && !filtered
+        && ignores_nulls
+        && !float_statistics
+        && agg.create_accumulator()?.supports_retract_batch()
+    {
         return Ok(Strategy::Retract);
     }
     Ok(Strategy::Panes)

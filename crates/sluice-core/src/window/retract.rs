@@ -21,7 +21,6 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
 use arrow::buffer::NullBuffer;
 use arrow::compute::{sort_to_indices, take};
-use arrow::datatypes::FieldRef;
 use datafusion::common::ScalarValue;
 use datafusion::error::Result as DFResult;
 use datafusion::execution::TaskContext;
@@ -69,7 +68,6 @@ pub struct RetractState {
     key_columns: usize,
     /// Per aggregate, its argument columns in a raw batch.
     arguments: Vec<std::ops::Range<usize>>,
-    state_fields: Vec<FieldRef>,
     /// Per key, one accumulator per aggregate.
     accumulators: Vec<Option<KeyAccumulators>>,
     panes: VecDeque<(i64, Vec<RecordBatch>)>,
@@ -85,17 +83,16 @@ impl RetractState {
         single_input: Arc<dyn ExecutionPlan>,
         parallel_input: Option<Arc<dyn ExecutionPlan>>,
         task_ctx: Arc<TaskContext>,
+        parallel_threshold: usize,
     ) -> DFResult<Self> {
         let mut exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = keys.to_vec();
         let mut arguments = Vec::with_capacity(aggregates.len());
-        let mut state_fields = Vec::new();
         for (a, agg) in aggregates.iter().enumerate() {
             let start = exprs.len();
             for (i, e) in agg.expressions().into_iter().enumerate() {
                 exprs.push((e, format!("__arg{a}_{i}")));
             }
             arguments.push(start..exprs.len());
-            state_fields.extend(agg.state_fields()?);
         }
         let project = |input: Arc<dyn ExecutionPlan>| -> DFResult<Arc<dyn ExecutionPlan>> {
             Ok(Arc::new(ProjectionExec::try_new(exprs.clone(), input)?))
@@ -103,11 +100,11 @@ impl RetractState {
         let single = project(single_input)?;
         let parallel = parallel_input.map(project).transpose()?;
         Ok(Self {
-            raw_plan: StreamPlan::from_plans(single, parallel, task_ctx),
+            raw_plan: StreamPlan::from_plans(single, parallel, task_ctx)
+                .with_parallel_threshold(parallel_threshold),
             aggregates,
             key_columns: keys.len(),
             arguments,
-            state_fields,
             accumulators: Vec::new(),
             panes: VecDeque::new(),
             scratch: Vec::new(),
@@ -202,30 +199,29 @@ impl RetractState {
         super::additive::retain_by(&mut self.accumulators, live);
     }
 
-    /// The state columns of every retracting aggregate, for keys `0..keys`.
-    pub fn states(&mut self, keys: usize) -> DFResult<Vec<ArrayRef>> {
+    /// The value of every retracting aggregate for keys `0..keys`, one
+    /// column per aggregate. (`evaluate`, not `state`: an accumulator keeps
+    /// working after `evaluate`, while `state` may consume it.)
+    pub fn values(&mut self, keys: usize) -> DFResult<Vec<ArrayRef>> {
         self.accumulators.resize_with(keys, || None);
-        let mut columns: Vec<Vec<ScalarValue>> = vec![Vec::with_capacity(keys); self.state_fields.len()];
+        let mut columns: Vec<Vec<ScalarValue>> =
+            vec![Vec::with_capacity(keys); self.aggregates.len()];
         for slot in &mut self.accumulators {
             if slot.is_none() {
                 *slot = Some(KeyAccumulators::new(&self.aggregates)?);
             }
-            let mut c = 0;
-            for acc in slot.iter_mut().flat_map(|k| k.accumulators.iter_mut()) {
-                for v in acc.state()? {
-                    if let Some(col) = columns.get_mut(c) {
-                        col.push(v);
-                    }
-                    c += 1;
+            if let Some(k) = slot {
+                for (column, acc) in columns.iter_mut().zip(k.accumulators.iter_mut()) {
+                    column.push(acc.evaluate()?);
                 }
             }
         }
         columns
             .into_iter()
-            .zip(&self.state_fields)
-            .map(|(values, field)| {
+            .zip(&self.aggregates)
+            .map(|(values, agg)| {
                 if values.is_empty() {
-                    Ok(arrow::array::new_empty_array(field.data_type()))
+                    Ok(arrow::array::new_empty_array(agg.field().data_type()))
                 } else {
                     ScalarValue::iter_to_array(values)
                 }

@@ -65,9 +65,10 @@ impl WindowedStream {
         table_name: &str,
         table_slot: Arc<BatchSlot>,
         logical: &LogicalPlan,
+        parallel_threshold: usize,
     ) -> DFResult<Self> {
         let reason = match split_aggregate(logical, table_name) {
-            Ok(split) => match Self::incremental(session, &split, logical).await {
+            Ok(split) => match Self::incremental(session, &split, logical, parallel_threshold).await {
                 Ok((plan, evaluation)) => {
                     return Ok(Self {
                         spec,
@@ -81,7 +82,9 @@ impl WindowedStream {
             },
             Err(reason) => reason,
         };
-        let plan = StreamPlan::new(session, logical).await?;
+        let plan = StreamPlan::new(session, logical)
+            .await?
+            .with_parallel_threshold(parallel_threshold);
         Ok(Self {
             spec,
             table_slot,
@@ -98,8 +101,9 @@ impl WindowedStream {
         session: &SessionContext,
         split: &AggregateSplit,
         logical: &LogicalPlan,
+        parallel_threshold: usize,
     ) -> DFResult<(StreamPlan, Evaluation)> {
-        let aggregate = WindowAggregate::new(session, split).await?;
+        let aggregate = WindowAggregate::new(session, split, parallel_threshold).await?;
         // The aggregate's values, under plain names, with the window bounds.
         let values = aggregate.output_schema();
         let renamed: Vec<Field> = values
@@ -135,7 +139,9 @@ impl WindowedStream {
             .collect();
         let projection = LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(scan))?);
         let upper = replace_aggregate(logical, projection)?;
-        let plan = StreamPlan::new(session, &upper).await?;
+        let plan = StreamPlan::new(session, &upper)
+            .await?
+            .with_parallel_threshold(parallel_threshold);
         Ok((
             plan,
             Evaluation::Incremental {

@@ -69,14 +69,18 @@ impl TwoStack {
         Ok(())
     }
 
-    /// The merged partial states of every pane in the window.
+    /// The merged partial states of every pane in the window, one row per
+    /// key (a lone pane can hold a key once per partition, so it is merged
+    /// too).
     pub async fn total(&self, merger: &PartialMerger) -> DFResult<RecordBatch> {
-        match (self.front.last(), &self.back_total) {
-            (Some((_, f)), Some(b)) => merger.merge(vec![f.clone(), b.clone()]).await,
-            (Some((_, f)), None) => Ok(f.clone()),
-            (None, Some(b)) => Ok(b.clone()),
-            (None, None) => merger.merge(vec![]).await,
-        }
+        let parts = self
+            .front
+            .last()
+            .map(|(_, f)| f.clone())
+            .into_iter()
+            .chain(self.back_total.clone())
+            .collect();
+        merger.merge(parts).await
     }
 
     /// Bytes held (panes shared with other holders count here too).
