@@ -200,9 +200,9 @@ async fn naive(rows: Vec<RecordBatch>, sql: &str) -> Vec<RecordBatch> {
 
 async fn check_case(seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let length = rng.random_range(1..=5i64);
+    let length = rng.random_range(1..=12i64);
     let slide = rng.random_range(1..=4i64);
-    let batches: Vec<RecordBatch> = (0..rng.random_range(8..=14)).map(|_| random_batch(&mut rng)).collect();
+    let batches: Vec<RecordBatch> = (0..rng.random_range(8..=26)).map(|_| random_batch(&mut rng)).collect();
     let case = format!(
         "seed {seed}: window length {length} s, slide {slide} s, {} batches, {} partition(s)",
         batches.len(),

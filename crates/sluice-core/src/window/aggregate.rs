@@ -292,8 +292,8 @@ impl WindowAggregate {
     }
 
     /// Takes in the pane of batch `t`, whose rows the window table's slot
-    /// holds now (`rows` of them).
-    pub async fn enter(&mut self, t: i64, rows: usize) -> DFResult<()> {
+    /// holds now (`rows` of them). `window_panes`: the batches a window spans.
+    pub async fn enter(&mut self, t: i64, rows: usize, window_panes: usize) -> DFResult<()> {
         let batches = self.pane_plan.execute(rows).await?;
         let pane = concat_batches(&self.pane_plan.schema(), &batches)?;
         self.apply(&pane, Direction::Enter)?;
@@ -301,7 +301,9 @@ impl WindowAggregate {
             r.enter(&mut self.keys, t, rows).await?;
         }
         if let Some((stack, merger, columns)) = &mut self.two_stack {
-            stack.push(t, pane.project(columns)?, merger).await?;
+            stack
+                .push(t, pane.project(columns)?, window_panes, merger)
+                .await?;
         }
         self.panes.push_back((t, pane));
         Ok(())
@@ -321,8 +323,8 @@ impl WindowAggregate {
         if let Some(r) = &mut self.retract {
             r.leave_through(&mut self.keys, t)?;
         }
-        if let Some((stack, merger, _)) = &mut self.two_stack {
-            stack.evict_through(t, merger).await?;
+        if let Some((stack, _, _)) = &mut self.two_stack {
+            stack.evict_through(t);
         }
         Ok(())
     }

@@ -182,7 +182,8 @@ impl WindowedStream {
                     rows: input.rows,
                     ..Default::default()
                 });
-                let entered = aggregate.enter(t, input.rows).await;
+                let panes = self.spec.batches(interval) as usize;
+                let entered = aggregate.enter(t, input.rows, panes).await;
                 self.table_slot.clear();
                 entered?;
                 aggregate.leave_through(start).await?;

@@ -1,98 +1,195 @@
 //! Sliding aggregation of partial states without an inverse (`min`, `max`,
-//! `count(DISTINCT)`, ...): the two-stack queue.
+//! `count(DISTINCT)`, ...): a two-stack queue whose flips are spread over
+//! the batches, so no slide pays for the whole window.
 //!
 //! Each pane is one batch's partial aggregate (key columns and state columns,
-//! as DataFusion's partial `AggregateExec` gives them). Entering panes go on
-//! the back, with a running merge of the whole back; the front holds suffix
-//! merges (the merge of a pane and every pane after it, up to where the front
-//! ends). The window is `front.top ⊕ back_total`, two tables of at most one
-//! row per key, so a slide merges O(keys) rows however many panes the window
-//! spans. When the front runs empty, the back is turned into suffix merges
-//! (one merge per pane, amortized one per slide).
+//! as DataFusion's partial `AggregateExec` gives them). Panes are grouped in
+//! segments of about a quarter of the window, oldest first. The newest
+//! segment keeps a running merge of its panes (the classic two-stack's back).
+//! A closed segment gets its suffix merges (the merge of a pane and every
+//! later pane of the segment: the classic front) computed from its end, one
+//! or two merges per batch, long before it becomes the oldest. The window is
+//! then the oldest segment's suffix from its first remaining pane, plus each
+//! other segment's total: about six tables of at most one row per key merged
+//! per slide, however many batches the window spans, and no slide that turns
+//! a whole stack around (the classic two-stack's flip costs one merge per
+//! pane of the window, all in one slide).
+
+use std::collections::VecDeque;
 
 use arrow::array::RecordBatch;
 use datafusion::error::Result as DFResult;
 
 use super::merge::PartialMerger;
 
-/// The panes of one window, merged from both ends.
+/// Suffix merges computed per pane pushed.
+const MERGES_PER_PUSH: usize = 2;
+
+/// Consecutive panes.
+struct Segment {
+    times: Vec<i64>,
+    panes: Vec<RecordBatch>,
+    /// Panes before `start` have left the window.
+    start: usize,
+    /// The merge of every pane of the segment.
+    total: Option<RecordBatch>,
+    /// `suffix[i]`: the merge of `panes[i..]`, known for `i >= known_from`
+    /// once the segment is closed.
+    suffix: Vec<Option<RecordBatch>>,
+    known_from: usize,
+    closed: bool,
+}
+
+impl Segment {
+    fn new() -> Self {
+        Self {
+            times: Vec::new(),
+            panes: Vec::new(),
+            start: 0,
+            total: None,
+            suffix: Vec::new(),
+            known_from: 0,
+            closed: false,
+        }
+    }
+
+    fn close(&mut self) {
+        let n = self.panes.len();
+        self.closed = true;
+        self.suffix = vec![None; n];
+        if let Some(last) = self.panes.last() {
+            self.suffix[n - 1] = Some(last.clone());
+        }
+        self.known_from = n.saturating_sub(1);
+    }
+
+    /// Whether a suffix the window needs is still missing.
+    fn needs_work(&self) -> bool {
+        self.closed && self.known_from > self.start
+    }
+
+    async fn work(&mut self, merger: &PartialMerger) -> DFResult<()> {
+        let i = self.known_from - 1;
+        let later = self.suffix[self.known_from].clone();
+        let merged = match later {
+            Some(later) => merger.merge(vec![self.panes[i].clone(), later]).await?,
+            None => self.panes[i].clone(),
+        };
+        self.suffix[i] = Some(merged);
+        self.known_from = i;
+        Ok(())
+    }
+
+    /// Tables whose merge is this segment's panes from `start` on.
+    fn parts(&self, out: &mut Vec<RecordBatch>) {
+        if self.start == 0
+            && let Some(t) = &self.total
+        {
+            out.push(t.clone());
+            return;
+        }
+        if self.closed && self.known_from <= self.start {
+            if let Some(s) = &self.suffix[self.start] {
+                out.push(s.clone());
+                return;
+            }
+        }
+        // Suffixes not computed yet: the panes up to the first known one.
+        let known = if self.closed { self.known_from } else { self.panes.len() };
+        out.extend(self.panes[self.start..known.max(self.start)].iter().cloned());
+        if self.closed
+            && let Some(Some(s)) = self.suffix.get(known.max(self.start))
+        {
+            out.push(s.clone());
+        }
+    }
+}
+
+/// The panes of one window, see the module docs.
 #[derive(Default)]
 pub struct TwoStack {
-    /// Suffix merges, newest first; the last starts at the oldest pane.
-    front: Vec<(i64, RecordBatch)>,
-    /// Panes in arrival order.
-    back: Vec<(i64, RecordBatch)>,
-    back_total: Option<RecordBatch>,
+    segments: VecDeque<Segment>,
 }
 
 impl TwoStack {
-    /// Adds the pane of batch `t` (the newest).
-    pub async fn push(&mut self, t: i64, pane: RecordBatch, merger: &PartialMerger) -> DFResult<()> {
-        self.back_total = Some(match self.back_total.take() {
-            None => pane.clone(),
-            Some(total) => merger.merge(vec![total, pane.clone()]).await?,
-        });
-        self.back.push((t, pane));
+    /// Adds the pane of batch `t` (the newest). `window_panes`: how many
+    /// panes the window spans (sets the segment size).
+    pub async fn push(
+        &mut self,
+        t: i64,
+        pane: RecordBatch,
+        window_panes: usize,
+        merger: &PartialMerger,
+    ) -> DFResult<()> {
+        let chunk = (window_panes / 4).max(1);
+        let open = self
+            .segments
+            .back()
+            .is_some_and(|s| !s.closed && s.panes.len() < chunk);
+        if !open {
+            if let Some(back) = self.segments.back_mut()
+                && !back.closed
+            {
+                back.close();
+            }
+            self.segments.push_back(Segment::new());
+        }
+        if let Some(back) = self.segments.back_mut() {
+            back.total = Some(match back.total.take() {
+                None => pane.clone(),
+                Some(total) => merger.merge(vec![total, pane.clone()]).await?,
+            });
+            back.times.push(t);
+            back.panes.push(pane);
+        }
+        // Suffix work, oldest segment first.
+        for _ in 0..MERGES_PER_PUSH {
+            match self.segments.iter_mut().find(|s| s.needs_work()) {
+                Some(s) => s.work(merger).await?,
+                None => break,
+            }
+        }
         Ok(())
-    }
-
-    /// The time of the oldest pane.
-    pub fn oldest(&self) -> Option<i64> {
-        self.front
-            .last()
-            .or_else(|| self.back.first())
-            .map(|(t, _)| *t)
     }
 
     /// Drops the panes with times up to `t`.
-    pub async fn evict_through(&mut self, t: i64, merger: &PartialMerger) -> DFResult<()> {
-        while self.oldest().is_some_and(|o| o <= t) {
-            if self.front.is_empty() {
-                self.flip(merger).await?;
+    pub fn evict_through(&mut self, t: i64) {
+        while let Some(front) = self.segments.front_mut() {
+            while front.start < front.panes.len() && front.times[front.start] <= t {
+                // Its pane is not needed any more (suffixes hold what is).
+                front.start += 1;
             }
-            self.front.pop();
+            if front.start < front.panes.len() || !front.closed {
+                break;
+            }
+            self.segments.pop_front();
         }
-        Ok(())
-    }
-
-    async fn flip(&mut self, merger: &PartialMerger) -> DFResult<()> {
-        let mut suffix: Option<RecordBatch> = None;
-        for (t, pane) in self.back.drain(..).rev() {
-            let merged = match suffix {
-                None => pane,
-                Some(s) => merger.merge(vec![pane, s]).await?,
-            };
-            suffix = Some(merged.clone());
-            self.front.push((t, merged));
-        }
-        self.back_total = None;
-        Ok(())
     }
 
     /// The merged partial states of every pane in the window, one row per
     /// key (a lone pane can hold a key once per partition, so it is merged
     /// too).
     pub async fn total(&self, merger: &PartialMerger) -> DFResult<RecordBatch> {
-        let parts = self
-            .front
-            .last()
-            .map(|(_, f)| f.clone())
-            .into_iter()
-            .chain(self.back_total.clone())
-            .collect();
+        let mut parts = Vec::with_capacity(self.segments.len() + 1);
+        for s in &self.segments {
+            if s.start < s.panes.len() {
+                s.parts(&mut parts);
+            }
+        }
         merger.merge(parts).await
     }
 
     /// Bytes held (panes shared with other holders count here too).
     pub fn size(&self) -> usize {
-        self.front
+        self.segments
             .iter()
-            .chain(&self.back)
-            .map(|(_, b)| b.get_array_memory_size())
-            .sum::<usize>()
-            + self
-                .back_total
-                .as_ref()
-                .map_or(0, |b| b.get_array_memory_size())
+            .flat_map(|s| {
+                s.panes
+                    .iter()
+                    .chain(s.suffix.iter().flatten())
+                    .chain(s.total.iter())
+            })
+            .map(|b| b.get_array_memory_size())
+            .sum()
     }
 }
