@@ -361,8 +361,12 @@ impl WindowAggregate {
         let live_count = self.keys.len();
 
         let mut columns: Vec<ArrayRef> = key_values;
-        let stacked = match &self.two_stack {
-            Some((stack, merger, _)) => Some(self.align(stack.total(merger).await?, live_count)?),
+        let merged = match &mut self.two_stack {
+            Some((stack, merger, _)) => Some(stack.total(merger).await?),
+            None => None,
+        };
+        let stacked = match merged {
+            Some(m) => Some(self.align(m, live_count)?),
             None => None,
         };
         let mut stacked_at = self.key_columns; // next state column of `stacked`

@@ -9,9 +9,10 @@
 //! A closed segment gets its suffix merges (the merge of a pane and every
 //! later pane of the segment: the classic front) computed from its end, one
 //! or two merges per batch, long before it becomes the oldest. The window is
-//! then the oldest segment's suffix from its first remaining pane, plus each
-//! other segment's total: about six tables of at most one row per key merged
-//! per slide, however many batches the window spans, and no slide that turns
+//! then the oldest segment's suffix from its first remaining pane, the merged
+//! totals of the middle segments, and the newest segment's total: three
+//! tables of at most one row per key merged per slide, however many batches
+//! the window spans, and no slide that turns
 //! a whole stack around (the classic two-stack's flip costs one merge per
 //! pane of the window, all in one slide).
 
@@ -22,8 +23,9 @@ use datafusion::error::Result as DFResult;
 
 use super::merge::PartialMerger;
 
-/// Suffix merges computed per pane pushed.
-const MERGES_PER_PUSH: usize = 2;
+/// Suffix merges computed per pane pushed: a closed segment of `c` panes
+/// needs `c - 1`, and the next one closes `c` pushes later.
+const MERGES_PER_PUSH: usize = 1;
 
 /// Consecutive panes.
 struct Segment {
@@ -109,6 +111,9 @@ impl Segment {
 #[derive(Default)]
 pub struct TwoStack {
     segments: VecDeque<Segment>,
+    /// The merge of the totals of the segments between the oldest and the
+    /// newest, kept until a segment closes or leaves.
+    middle: Option<RecordBatch>,
 }
 
 impl TwoStack {
@@ -133,6 +138,7 @@ impl TwoStack {
                 back.close();
             }
             self.segments.push_back(Segment::new());
+            self.middle = None;
         }
         if let Some(back) = self.segments.back_mut() {
             back.total = Some(match back.total.take() {
@@ -163,16 +169,33 @@ impl TwoStack {
                 break;
             }
             self.segments.pop_front();
+            self.middle = None;
         }
     }
 
     /// The merged partial states of every pane in the window, one row per
     /// key (a lone pane can hold a key once per partition, so it is merged
     /// too).
-    pub async fn total(&self, merger: &PartialMerger) -> DFResult<RecordBatch> {
-        let mut parts = Vec::with_capacity(self.segments.len() + 1);
-        for s in &self.segments {
-            if s.start < s.panes.len() {
+    pub async fn total(&mut self, merger: &PartialMerger) -> DFResult<RecordBatch> {
+        let n = self.segments.len();
+        if n >= 3 && self.middle.is_none() {
+            let totals = self
+                .segments
+                .range(1..n - 1)
+                .filter_map(|s| s.total.clone())
+                .collect();
+            self.middle = Some(merger.merge(totals).await?);
+        }
+        let mut parts = Vec::with_capacity(4);
+        for (i, s) in self.segments.iter().enumerate() {
+            let in_middle = i > 0 && i + 1 < n;
+            if in_middle {
+                if i == 1
+                    && let Some(m) = &self.middle
+                {
+                    parts.push(m.clone());
+                }
+            } else if s.start < s.panes.len() {
                 s.parts(&mut parts);
             }
         }
