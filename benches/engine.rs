@@ -19,14 +19,17 @@
 //! slots filled, every stream run, the sink called). Figures go to
 //! `docs/performance.md`.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use datafusion::datasource::MemTable;
-use datafusion::prelude::{SessionConfig, SessionContext};
 use sluice_connectors::words::WordsSource;
 use sluice_core::{ClockChoice, StreamingContext};
+
+use common::{Stats, ms, session, stats};
 
 const FLOOR_SQL: [(&str, &str); 3] = [
     ("evens", "SELECT id, word FROM events WHERE id % 2 = 0"),
@@ -39,28 +42,6 @@ const FLOOR_SQL: [(&str, &str); 3] = [
 
 const WORDCOUNT_SQL: &str = "SELECT word, count(*) AS n FROM (SELECT unnest(string_to_array(value, ' ')) AS word FROM lines) GROUP BY word";
 
-struct Stats {
-    min: Duration,
-    median: Duration,
-    max: Duration,
-}
-
-fn stats(mut samples: Vec<Duration>) -> Stats {
-    samples.sort();
-    Stats {
-        min: samples[0],
-        median: samples[samples.len() / 2],
-        max: samples[samples.len() - 1],
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn session() -> SessionContext {
-    SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2))
-}
 
 /// sluice: the three streams planned once, executed per batch. `threshold`
 /// overrides the input row count at which the partitioned plan is used.
@@ -330,11 +311,7 @@ fn report(label: &str, s: Stats, words: f64) {
 }
 
 fn main() {
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let wants = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
+    let wants = common::wanted();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -16,44 +16,25 @@
 //! same aggregate over the window's batches (a 2-partition `MemTable`), which
 //! is what Spark does for a window without an inverse function.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::{Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
-use datafusion::prelude::{SessionConfig, SessionContext};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sluice_core::{ClockChoice, StreamingContext};
+
+use common::{Stats, ms, session, stats};
 
 const ROWS: usize = 100_000;
 const KEYS: i64 = 10_000;
 const DISTINCT_BATCHES: usize = 8;
 const SLIDES: usize = 20;
 
-struct Stats {
-    min: Duration,
-    median: Duration,
-    max: Duration,
-}
-
-fn stats(mut samples: Vec<Duration>) -> Stats {
-    samples.sort();
-    Stats {
-        min: samples[0],
-        median: samples[samples.len() / 2],
-        max: samples[samples.len() - 1],
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn session() -> SessionContext {
-    SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2))
-}
 
 fn batches() -> Vec<RecordBatch> {
     let schema = Arc::new(Schema::new(vec![
@@ -71,7 +52,8 @@ fn batches() -> Vec<RecordBatch> {
 }
 
 /// sluice: `window` batches fill the window, then `SLIDES` slides are timed.
-async fn incremental(data: &[RecordBatch], aggregates: &str, window: usize) -> Stats {
+/// Also returns the bytes the window keeps at the end.
+async fn incremental(data: &[RecordBatch], aggregates: &str, window: usize) -> (Stats, usize) {
     let ssc = StreamingContext::new(session(), Duration::from_secs(1));
     let queue = ssc.queue_source("src", data[0].schema()).await.expect("queue");
     ssc.sql(&format!(
@@ -100,12 +82,12 @@ async fn incremental(data: &[RecordBatch], aggregates: &str, window: usize) -> S
     // The last SLIDES batches (the context keeps a bounded history).
     let infos = ssc.batch_infos();
     assert!(infos.len() >= SLIDES);
-    stats(
-        infos[infos.len() - SLIDES..]
-            .iter()
-            .map(|b| b.processing_time)
-            .collect(),
-    )
+    let state = ssc.window_state_size("w").await.expect("a windowed stream");
+    let times = infos[infos.len() - SLIDES..]
+        .iter()
+        .map(|b| b.processing_time)
+        .collect();
+    (stats(times), state)
 }
 
 /// DataFusion over the whole window: what a slide costs without increments.
@@ -131,15 +113,16 @@ async fn recompute(data: &[RecordBatch], aggregates: &str, window: usize, runs: 
 async fn sweep(label: &str, aggregates: &str, data: &[RecordBatch]) {
     let mut medians = Vec::new();
     for window in [2usize, 10, 100, 1000] {
-        let inc = incremental(data, aggregates, window).await;
+        let (inc, state) = incremental(data, aggregates, window).await;
         let runs = if window >= 1000 { 3 } else { 10 };
         let full = recompute(data, aggregates, window, runs).await;
         medians.push(inc.median);
         println!(
-            "windows/{label} {window:>4} batches: sluice per slide min {:.1} ms  median {:.1} ms  max {:.1} ms | recompute min {:.1} ms  median {:.1} ms  max {:.1} ms | recompute/sluice {:.1}x",
+            "windows/{label} {window:>4} batches: sluice per slide min {:.1} ms  median {:.1} ms  max {:.1} ms, state {:.0} MB | recompute min {:.1} ms  median {:.1} ms  max {:.1} ms | recompute/sluice {:.1}x",
             ms(inc.min),
             ms(inc.median),
             ms(inc.max),
+            state as f64 / 1e6,
             ms(full.min),
             ms(full.median),
             ms(full.max),
@@ -155,11 +138,7 @@ async fn sweep(label: &str, aggregates: &str, data: &[RecordBatch]) {
 }
 
 fn main() {
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let wants = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
+    let wants = common::wanted();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -119,6 +119,22 @@ const QUERIES: &[(&str, &str)] = &[
 
 type Seen = Arc<Mutex<Vec<(i64, Vec<RecordBatch>)>>>;
 
+/// What `stream` emits, batch by batch.
+async fn collect(ssc: &StreamingContext, stream: &str) -> Seen {
+    let seen: Seen = Arc::default();
+    let sink = Arc::clone(&seen);
+    ssc.foreach_batch(stream, move |t, b| {
+        let sink = Arc::clone(&sink);
+        async move {
+            sink.lock().unwrap().push((t, b));
+            Ok(())
+        }
+    })
+    .await
+    .unwrap();
+    seen
+}
+
 /// A row as comparable cells: exact text, or a float compared with tolerance.
 #[derive(Debug, Clone)]
 enum Cell {
@@ -228,18 +244,7 @@ async fn check_case(seed: u64) {
         ssc.sql(&format!("CREATE STREAM {name} AS {}", sql.replace("{w}", &window)))
             .await
             .unwrap_or_else(|e| panic!("{case}: {name}: {e}"));
-        let s: Seen = Arc::default();
-        let sink = Arc::clone(&s);
-        ssc.foreach_batch(name, move |t, b| {
-            let sink = Arc::clone(&sink);
-            async move {
-                sink.lock().unwrap().push((t, b));
-                Ok(())
-            }
-        })
-        .await
-        .unwrap();
-        seen.push((name, sql, s));
+        seen.push((name, sql, collect(&ssc, name).await));
     }
     ssc.start().await.unwrap();
     for (i, b) in batches.iter().enumerate() {
@@ -360,18 +365,7 @@ async fn rust_api_window_operations() {
     assert!(err.contains("must be a multiple of the batch interval"), "{err}");
     let mut seen = Vec::new();
     for name in ["by_key", "total", "by_value", "extremes", "rows"] {
-        let s: Seen = Arc::default();
-        let sink = Arc::clone(&s);
-        ssc.foreach_batch(name, move |t, b| {
-            let sink = Arc::clone(&sink);
-            async move {
-                sink.lock().unwrap().push((t, b));
-                Ok(())
-            }
-        })
-        .await
-        .unwrap();
-        seen.push(s);
+        seen.push(collect(&ssc, name).await);
     }
     ssc.start().await.unwrap();
     let rows = |k: Vec<i64>, v: Vec<i64>| {

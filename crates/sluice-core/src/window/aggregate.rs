@@ -280,6 +280,11 @@ impl WindowAggregate {
         })
     }
 
+    /// The plans of a pane (the aggregate's input and partial aggregate), for EXPLAIN.
+    pub fn pane_plan_display(&self) -> String {
+        self.pane_plan.display()
+    }
+
     /// The aggregates and their strategies.
     pub fn aggregates(&self) -> &[AggregateInfo] {
         &self.aggregates

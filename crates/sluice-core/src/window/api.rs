@@ -95,6 +95,18 @@ impl StreamingContext {
             .await
     }
 
+    /// Bytes a windowed stream keeps between batches (its panes and per-key
+    /// state); `None` for a stream without a window.
+    pub async fn window_state_size(&self, stream: &str) -> Option<usize> {
+        let window = {
+            let engine = self.engine().lock().await;
+            let s = engine.streams.iter().find(|s| s.name == stream)?;
+            std::sync::Arc::clone(s.window.as_ref()?)
+        };
+        let size = window.lock().await.state_size();
+        Some(size)
+    }
+
     async fn windowed_stream(
         &self,
         name: &str,

@@ -245,6 +245,7 @@ impl WindowedStream {
                 for a in aggregate.aggregates() {
                     rows.push((a.name.clone(), a.strategy.to_string()));
                 }
+                rows.push(("pane plan".into(), aggregate.pane_plan_display()));
             }
             Evaluation::Recompute { reason, .. } => rows.push((
                 "evaluation".into(),

@@ -162,7 +162,9 @@ impl TwoStack {
     pub fn evict_through(&mut self, t: i64) {
         while let Some(front) = self.segments.front_mut() {
             while front.start < front.panes.len() && front.times[front.start] <= t {
-                // Its pane is not needed any more (suffixes hold what is).
+                // The pane's memory can go: later suffixes do not need it.
+                let gone = &mut front.panes[front.start];
+                *gone = RecordBatch::new_empty(gone.schema());
                 front.start += 1;
             }
             if front.start < front.panes.len() || !front.closed {
@@ -202,16 +204,13 @@ impl TwoStack {
         merger.merge(parts).await
     }
 
-    /// Bytes held (panes shared with other holders count here too).
+    /// Bytes held by the merges (the panes themselves are the window
+    /// aggregate's, and counted there).
     pub fn size(&self) -> usize {
         self.segments
             .iter()
-            .flat_map(|s| {
-                s.panes
-                    .iter()
-                    .chain(s.suffix.iter().flatten())
-                    .chain(s.total.iter())
-            })
+            .flat_map(|s| s.suffix.iter().flatten().chain(s.total.iter()))
+            .chain(self.middle.iter())
             .map(|b| b.get_array_memory_size())
             .sum()
     }

@@ -1,0 +1,38 @@
+//! What every bench binary uses: min/median/max of timings, milliseconds, and
+//! the 2-partition session the figures in docs/performance.md are taken on.
+
+use std::time::Duration;
+
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+pub struct Stats {
+    pub min: Duration,
+    pub median: Duration,
+    pub max: Duration,
+}
+
+pub fn stats(mut samples: Vec<Duration>) -> Stats {
+    samples.sort();
+    Stats {
+        min: samples[0],
+        median: samples[samples.len() / 2],
+        max: samples[samples.len() - 1],
+    }
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+pub fn session() -> SessionContext {
+    SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2))
+}
+
+/// The bench names given on the command line (all when none).
+pub fn wanted() -> impl Fn(&str) -> bool {
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    move |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()))
+}
