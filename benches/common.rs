@@ -36,3 +36,18 @@ pub fn wanted() -> impl Fn(&str) -> bool {
         .collect();
     move |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()))
 }
+
+/// The multi-threaded runtime benches run on.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// The machine's cores, for the report's first line.
+pub fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}

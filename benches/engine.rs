@@ -312,15 +312,10 @@ fn report(label: &str, s: Stats, words: f64) {
 
 fn main() {
     let wants = common::wanted();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = common::runtime();
     println!(
         "machine: {} cores",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
+        common::cores()
     );
     runtime.block_on(async {
         if wants("floor") {

@@ -139,15 +139,10 @@ async fn sweep(label: &str, aggregates: &str, data: &[RecordBatch]) {
 
 fn main() {
     let wants = common::wanted();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = common::runtime();
     println!(
         "machine: {} cores; {ROWS} rows per batch, {KEYS} keys, slide 1 batch, {SLIDES} slides timed",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
+        common::cores()
     );
     let data = batches();
     runtime.block_on(async {
