@@ -83,6 +83,8 @@ pub struct Engine {
     needed: Vec<usize>,
     /// Input row count at or above which streams run their partitioned plan.
     pub parallel_threshold: usize,
+    /// The first batch's time minus the interval: every window's zero time.
+    zero_time: Option<i64>,
 }
 
 impl Engine {
@@ -101,6 +103,7 @@ impl Engine {
             sinks: Vec::new(),
             needed: Vec::new(),
             parallel_threshold: crate::plan::DEFAULT_PARALLEL_THRESHOLD,
+            zero_time: None,
         }
     }
 
@@ -340,12 +343,14 @@ impl Engine {
     /// engine, so a sink (a `foreach_batch` callback) may use the context.
     pub async fn run_streams(&mut self, cut: CutBatch) -> Result<BatchOutputs> {
         let t = cut.batch_time;
+        let interval = self.batch_interval.as_millis() as i64;
+        let zero = *self.zero_time.get_or_insert(t - interval);
         let mut input_rows = Vec::with_capacity(self.sources.len());
         for (node, batches) in self.sources.iter().zip(cut.inputs) {
             node.slot.set(t, batches);
             input_rows.push((node.name.clone(), node.slot.rows()));
         }
-        let result = self.run_needed_streams(t).await;
+        let result = self.run_needed_streams(t, zero).await;
         let writes = self
             .sinks
             .iter()
@@ -375,7 +380,7 @@ impl Engine {
         })
     }
 
-    async fn run_needed_streams(&self, t: i64) -> Result<()> {
+    async fn run_needed_streams(&self, t: i64, zero: i64) -> Result<()> {
         for &i in &self.needed {
             let stream = &self.streams[i];
             let inputs: Vec<Arc<BatchSlot>> = stream
@@ -395,7 +400,7 @@ impl Engine {
                     window
                         .lock()
                         .await
-                        .run(t, self.batch_interval, &contents)
+                        .run(t, zero, self.batch_interval, &contents)
                         .await
                 }
                 _ => {

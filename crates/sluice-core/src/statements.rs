@@ -268,6 +268,18 @@ impl StreamingContext {
                 call.location,
             ));
         };
+        if let Some(bound) = [WINDOW_START, WINDOW_END]
+            .into_iter()
+            .find(|b| schema.column_with_name(b).is_some())
+        {
+            return Err(plan_error_at(
+                format!(
+                    "window(): '{}' has a column named '{bound}', which a window adds; rename it",
+                    call.input
+                ),
+                call.location,
+            ));
+        }
         let spec = WindowSpec::new(&call.input, call.length, call.slide);
         spec.check(&c.name, engine.batch_interval)
             .map_err(|m| plan_error_at(m, call.location))?;

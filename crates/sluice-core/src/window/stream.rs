@@ -48,8 +48,6 @@ pub struct WindowedStream {
     /// The query (or the part above the aggregate), planned once.
     plan: StreamPlan,
     evaluation: Evaluation,
-    /// The first batch time minus the interval.
-    zero: Option<i64>,
 }
 
 /// The name of the table the aggregate's values are read from.
@@ -75,7 +73,6 @@ impl WindowedStream {
                         table_slot,
                         plan,
                         evaluation,
-                        zero: None,
                     });
                 }
                 Err(e) => format!("the aggregate could not be split: {}", e.strip_backtrace()),
@@ -93,7 +90,6 @@ impl WindowedStream {
                 reason,
                 kept: VecDeque::new(),
             },
-            zero: None,
         })
     }
 
@@ -162,13 +158,14 @@ impl WindowedStream {
     }
 
     /// Runs batch `t` (whose input rows are `input`); `None` between slides.
+    /// `zero`: the job's first batch time minus the interval.
     pub async fn run(
         &mut self,
         t: i64,
+        zero: i64,
         interval: Duration,
         input: &SlotContents,
     ) -> DFResult<Option<Vec<RecordBatch>>> {
-        let zero = *self.zero.get_or_insert(t - interval.as_millis() as i64);
         let (start, end) = self.spec.bounds(t);
         let emits = self.spec.emits_at(t, zero, interval);
         match &mut self.evaluation {
