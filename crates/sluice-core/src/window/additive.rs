@@ -6,8 +6,14 @@
 //! contributions that were not null, so a `sum` whose non-null values have
 //! all left the window is null again (as a recomputation would say), and its
 //! total restarts from exactly zero. Integer and decimal totals wrap as
-//! DataFusion's own `sum` does; float totals can differ from a recomputation
-//! in the last bits, as any reordering of a float sum does.
+//! DataFusion's own `sum` does, and are exact.
+//!
+//! Float totals ([`FloatTotals`]) are compensated (Neumaier), so a large value
+//! leaving does not take the small ones' digits with it (`1e17 + 1 - 1e17` is
+//! 1, not 0), and count NaN and infinite contributions apart, so one NaN
+//! makes the key's sum NaN while it is in the window and no longer once it
+//! has left. What remains is a float sum's usual last-bit difference from a
+//! sum taken in another order.
 
 use std::sync::Arc;
 
@@ -41,7 +47,7 @@ pub fn additive_column(data_type: &DataType) -> Option<Box<dyn AdditiveColumn>> 
     Some(match data_type {
         DataType::Int64 => Box::new(Totals::<Int64Type>::new(data_type.clone())),
         DataType::UInt64 => Box::new(Totals::<UInt64Type>::new(data_type.clone())),
-        DataType::Float64 => Box::new(Totals::<Float64Type>::new(data_type.clone())),
+        DataType::Float64 => Box::new(FloatTotals::default()),
         DataType::Decimal128(_, _) => Box::new(Totals::<Decimal128Type>::new(data_type.clone())),
         _ => return None,
     })
@@ -137,10 +143,126 @@ pub fn retain_by<T>(v: &mut Vec<T>, live: &BooleanArray) {
     });
 }
 
+/// Per-key compensated totals of a Float64 state column; NaN and infinite
+/// contributions are counted, not added.
+#[derive(Default)]
+pub struct FloatTotals {
+    sum: Vec<f64>,
+    /// Neumaier compensation: the low-order parts `sum` lost.
+    compensation: Vec<f64>,
+    valid: Vec<i64>,
+    nan: Vec<i64>,
+    positive_infinity: Vec<i64>,
+    negative_infinity: Vec<i64>,
+}
+
+impl FloatTotals {
+    fn grow(&mut self, key_count: usize) {
+        if self.sum.len() < key_count {
+            for v in [&mut self.sum, &mut self.compensation] {
+                v.resize(key_count, 0.0);
+            }
+            for v in [
+                &mut self.valid,
+                &mut self.nan,
+                &mut self.positive_infinity,
+                &mut self.negative_infinity,
+            ] {
+                v.resize(key_count, 0);
+            }
+        }
+    }
+
+    fn add(&mut self, k: usize, x: f64) {
+        let s = self.sum[k];
+        let t = s + x;
+        self.compensation[k] += if s.abs() >= x.abs() {
+            (s - t) + x
+        } else {
+            (x - t) + s
+        };
+        self.sum[k] = t;
+    }
+
+    fn value(&self, k: usize) -> f64 {
+        if self.nan[k] > 0 || (self.positive_infinity[k] > 0 && self.negative_infinity[k] > 0) {
+            f64::NAN
+        } else if self.positive_infinity[k] > 0 {
+            f64::INFINITY
+        } else if self.negative_infinity[k] > 0 {
+            f64::NEG_INFINITY
+        } else {
+            self.sum[k] + self.compensation[k]
+        }
+    }
+}
+
+impl AdditiveColumn for FloatTotals {
+    fn apply(&mut self, array: &ArrayRef, keys: &[usize], key_count: usize, d: Direction) {
+        self.grow(key_count);
+        let array = array.as_primitive::<Float64Type>();
+        let values = array.values();
+        let step = if d == Direction::Enter { 1 } else { -1 };
+        for (row, &k) in keys.iter().enumerate() {
+            if array.is_null(row) {
+                continue;
+            }
+            let x = values[row];
+            self.valid[k] += step;
+            if x.is_nan() {
+                self.nan[k] += step;
+            } else if x == f64::INFINITY {
+                self.positive_infinity[k] += step;
+            } else if x == f64::NEG_INFINITY {
+                self.negative_infinity[k] += step;
+            } else {
+                self.add(k, if d == Direction::Enter { x } else { -x });
+            }
+            if self.valid[k] == 0 {
+                self.sum[k] = 0.0;
+                self.compensation[k] = 0.0;
+            }
+        }
+    }
+
+    fn retain(&mut self, live: &BooleanArray) {
+        self.grow(live.len());
+        retain_by(&mut self.sum, live);
+        retain_by(&mut self.compensation, live);
+        retain_by(&mut self.valid, live);
+        retain_by(&mut self.nan, live);
+        retain_by(&mut self.positive_infinity, live);
+        retain_by(&mut self.negative_infinity, live);
+    }
+
+    fn emit(&self) -> ArrayRef {
+        let values: Vec<f64> = (0..self.sum.len()).map(|k| self.value(k)).collect();
+        let nulls = NullBuffer::from_iter(self.valid.iter().map(|&n| n > 0));
+        Arc::new(PrimitiveArray::<Float64Type>::new(values.into(), Some(nulls)))
+    }
+
+    fn size(&self) -> usize {
+        self.sum.capacity() * 8 * 6
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use arrow::array::Int64Array;
+
+    #[test]
+    fn float_totals_keep_small_values_and_forget_nan() {
+        use arrow::array::Float64Array;
+        let mut t = FloatTotals::default();
+        let big: ArrayRef = Arc::new(Float64Array::from(vec![1e17, f64::NAN]));
+        let one: ArrayRef = Arc::new(Float64Array::from(vec![1.0]));
+        t.apply(&big, &[0, 0], 1, Direction::Enter);
+        t.apply(&one, &[0], 1, Direction::Enter);
+        assert!(t.emit().as_primitive::<Float64Type>().value(0).is_nan());
+        t.apply(&big, &[0, 0], 1, Direction::Leave);
+        assert_eq!(t.emit().as_primitive::<Float64Type>().value(0), 1.0);
+    }
 
     #[test]
     fn totals_add_subtract_and_go_null() {
