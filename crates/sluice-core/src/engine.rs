@@ -52,6 +52,9 @@ pub struct StreamNode {
     pub definition: String,
     /// A stream over `window(...)` keeps state between batches.
     pub window: Option<Arc<Mutex<WindowedStream>>>,
+    /// How often it emits: the batch interval, a window's slide, or for a
+    /// stream of windows the least common multiple of its inputs' slides.
+    pub slide: Duration,
 }
 
 /// A sink and the stream (or source) it reads.
@@ -116,6 +119,15 @@ impl Engine {
             .iter()
             .find(|s| s.name == name)
             .map(|s| (Arc::clone(&s.slot), s.plan.schema()))
+    }
+
+    /// How often the source or stream `name` has rows: the batch interval,
+    /// or a window's slide (a stream of a window has nothing between slides).
+    pub fn slide_of(&self, name: &str) -> Duration {
+        self.streams
+            .iter()
+            .find(|s| s.name == name)
+            .map_or(self.batch_interval, |s| s.slide)
     }
 
     /// Whether `name` is a source or stream whose `batch_time` column is added
@@ -213,6 +225,10 @@ impl Engine {
             .with_parallel_threshold(self.parallel_threshold);
         let slot = BatchSlot::new();
         self.register_slot(name, plan.schema(), Arc::clone(&slot))?;
+        let slide = inputs
+            .iter()
+            .map(|i| self.slide_of(i))
+            .fold(self.batch_interval, lcm);
         self.streams.push(StreamNode {
             name: name.to_string(),
             inputs,
@@ -220,6 +236,7 @@ impl Engine {
             slot,
             definition,
             window: None,
+            slide,
         });
         Ok(())
     }
@@ -235,6 +252,7 @@ impl Engine {
         let plan = window.plan().clone();
         let slot = BatchSlot::new();
         self.register_slot(name, plan.schema(), Arc::clone(&slot))?;
+        let slide = window.spec.slide_or(self.batch_interval);
         self.streams.push(StreamNode {
             name: name.to_string(),
             inputs: vec![window.spec.input.clone()],
@@ -242,6 +260,7 @@ impl Engine {
             slot,
             definition,
             window: Some(Arc::new(Mutex::new(window))),
+            slide,
         });
         Ok(())
     }
@@ -427,6 +446,18 @@ impl Engine {
             .map(|s| (s.name.clone(), Arc::clone(&s.sink)))
             .collect()
     }
+}
+
+/// The least common multiple of two durations, in milliseconds.
+fn lcm(a: Duration, b: Duration) -> Duration {
+    let (x, y) = (a.as_millis().max(1), b.as_millis().max(1));
+    let gcd = |mut p: u128, mut q: u128| {
+        while q != 0 {
+            (p, q) = (q, p % q);
+        }
+        p
+    };
+    Duration::from_millis((x / gcd(x, y) * y) as u64)
 }
 
 /// A sink shared between the engine and the job that writes it.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::TableReference;
 use datafusion::sql::parser::Statement as DFStatement;
 use sluice_sql::sqlparser::ast::{Statement, TableObject};
 use sluice_sql::sqlparser::dialect::GenericDialect;
@@ -176,7 +177,13 @@ impl StreamingContext {
         c.options
             .check_known(&format!("stream '{}'", c.name), &[])?;
         let mut query = c.query.clone();
-        let window_table = format!("__window_{}", c.name);
+        let window_table = {
+            let engine = self.engine().lock().await;
+            engine
+                .check_name_free(&c.name, "stream")
+                .map_err(|e| at(e, c.location))?;
+            window_table_name(engine.streams.len(), &c.name)
+        };
         let calls = {
             let state = self.session().state();
             replace_window_calls(&mut query, &window_table, &|f: &str| {
@@ -196,7 +203,11 @@ impl StreamingContext {
             Some(call) => Some(self.register_window_table(c, call, &window_table).await?),
             None => None,
         };
-        let planned = self.plan_stream_query(c, query, &window_table).await;
+        let registered = window.is_some();
+        let window_input = calls.first().map(|call| call.input.clone());
+        let planned = self
+            .plan_stream_query(c, query, &window_table, window_input.as_deref())
+            .await;
         let result = match (planned, window) {
             (Err(e), _) => Err(e),
             (Ok(logical), None) => {
@@ -211,8 +222,10 @@ impl StreamingContext {
                     .await
             }
         };
-        if result.is_err() {
-            let _ = self.session().deregister_table(window_table.as_str());
+        if result.is_err() && registered {
+            let _ = self
+                .session()
+                .deregister_table(TableReference::bare(window_table.as_str()));
         }
         result?;
         Ok(StatementOutput::Done(format!("stream {}", c.name)))
@@ -225,13 +238,17 @@ impl StreamingContext {
         c: &CreateStream,
         mut query: Box<sluice_sql::sqlparser::ast::Query>,
         window_table: &str,
+        window_input: Option<&str>,
     ) -> Result<datafusion::logical_expr::LogicalPlan> {
         {
             let engine = self.engine().lock().await;
             hide_columns(&mut query, &|name: &str| {
                 let mut hidden = Vec::new();
                 if name == window_table {
-                    hidden.extend([crate::slot::BATCH_TIME, WINDOW_START, WINDOW_END]);
+                    if window_input.is_some_and(|i| engine.adds_batch_time(i)) {
+                        hidden.push(crate::slot::BATCH_TIME);
+                    }
+                    hidden.extend([WINDOW_START, WINDOW_END]);
                 } else if engine.adds_batch_time(name) {
                     hidden.push(crate::slot::BATCH_TIME);
                 }
@@ -283,9 +300,15 @@ impl StreamingContext {
         let spec = WindowSpec::new(&call.input, call.length, call.slide);
         spec.check(&c.name, engine.batch_interval)
             .map_err(|m| plan_error_at(m, call.location))?;
+        let input_slide = engine.slide_of(&call.input);
+        if input_slide != engine.batch_interval {
+            spec.check_over(&c.name, input_slide, engine.batch_interval)
+                .map_err(|m| plan_error_at(m, call.location))?;
+        }
         let slot = BatchSlot::new();
         let provider = Arc::new(SlotTable::windowed(schema, Arc::clone(&slot)));
-        self.session().register_table(table, provider)?;
+        self.session()
+            .register_table(TableReference::bare(table), provider)?;
         Ok((spec, slot))
     }
 
@@ -312,6 +335,7 @@ impl StreamingContext {
         let analyzed = state
             .analyzer()
             .execute_and_check(logical, state.config_options(), |_, _| {})?;
+        let input_slide = engine.slide_of(&spec.input);
         let windowed = WindowedStream::new(
             self.session(),
             spec,
@@ -319,6 +343,7 @@ impl StreamingContext {
             slot,
             &analyzed,
             engine.parallel_threshold,
+            input_slide,
         )
         .await?;
         engine
@@ -497,6 +522,16 @@ impl StreamingContext {
             "queued {rows} rows into {table}"
         ))))
     }
+}
+
+/// The name of the table a stream's window is read from: unique, and a
+/// plain lower-case identifier whatever the stream's name.
+fn window_table_name(stream_number: usize, stream: &str) -> String {
+    let plain: String = stream
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .collect();
+    format!("__window_{stream_number}_{plain}")
 }
 
 /// Fails on an option that is neither `connector` nor one the connector takes.

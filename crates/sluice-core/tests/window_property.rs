@@ -13,8 +13,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch};
-use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
+use arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, TimestampMillisecondArray,
+};
+use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit};
 use arrow::util::display::array_value_to_string;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
@@ -126,6 +128,14 @@ const QUERIES: &[(&str, &str)] = &[
         "SELECT k % 2 AS parity, sum(v) FILTER (WHERE v > 0) AS sp, count(*) AS c, max(v) FILTER (WHERE f < 0) AS mneg FROM {w} WHERE v IS NULL OR v <> 7 GROUP BY k % 2 HAVING count(*) > 1",
     ),
     ("rows", "SELECT k, v, f FROM {w} WHERE k IS NOT NULL"),
+    (
+        "bounds",
+        "SELECT window_start, window_end, count(*) AS c, max(v) AS m FROM {w} GROUP BY window_start, window_end",
+    ),
+    (
+        "limited",
+        "SELECT count(*) AS c FROM (SELECT v FROM {w} WHERE v IS NOT NULL ORDER BY v LIMIT 5)",
+    ),
 ];
 
 type Seen = Arc<Mutex<Vec<(i64, Vec<RecordBatch>)>>>;
@@ -214,10 +224,26 @@ fn same(a: &[Vec<Cell>], b: &[Vec<Cell>]) -> bool {
         })
 }
 
-async fn naive(rows: Vec<RecordBatch>, sql: &str) -> Vec<RecordBatch> {
+/// The query over the covered rows, each with the window's bounds.
+async fn naive(rows: Vec<RecordBatch>, sql: &str, bounds: (i64, i64)) -> Vec<RecordBatch> {
     let ctx = SessionContext::new();
     ctx.register_udaf(sum_squares());
-    let table = MemTable::try_new(schema(), vec![rows]).unwrap();
+    let mut fields: Vec<Field> = schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    for name in ["window_start", "window_end"] {
+        fields.push(Field::new(name, DataType::Timestamp(TimeUnit::Millisecond, None), false));
+    }
+    let with_bounds = Arc::new(Schema::new(fields));
+    let rows = rows
+        .into_iter()
+        .map(|b| {
+            let n = b.num_rows();
+            let mut columns = b.columns().to_vec();
+            columns.push(Arc::new(TimestampMillisecondArray::from(vec![bounds.0; n])));
+            columns.push(Arc::new(TimestampMillisecondArray::from(vec![bounds.1; n])));
+            RecordBatch::try_new(Arc::clone(&with_bounds), columns).unwrap()
+        })
+        .collect();
+    let table = MemTable::try_new(with_bounds, vec![rows]).unwrap();
     ctx.register_table("covered", Arc::new(table)).unwrap();
     ctx.sql(&sql.replace("{w}", "covered"))
         .await
@@ -289,7 +315,7 @@ async fn check_case(seed: u64) {
                 })
                 .map(|(_, b)| b.clone())
                 .collect();
-            let want = naive(covered, sql).await;
+            let want = naive(covered, sql, (t - length * 1000, t)).await;
             let (g, w) = (rows_of(&out), rows_of(&want));
             assert!(
                 same(&g, &w),
@@ -317,7 +343,9 @@ async fn explain_names_the_strategy_of_each_aggregate() {
         .sql(
             "CREATE STREAM w AS SELECT k, count(*) AS c, sum_squares(v) AS q, max(v) AS m FROM window(src, '3 seconds') GROUP BY k;
              CREATE STREAM r AS SELECT * FROM window(src, '3 seconds');
-             EXPLAIN w; EXPLAIN r;",
+             EXPLAIN w; EXPLAIN r;
+             CREATE STREAM \"Odd.Name\" AS SELECT count(*) AS c FROM (SELECT k FROM window(src, '3 seconds') LIMIT 3);
+             EXPLAIN \"Odd.Name\";",
         )
         .await
         .unwrap();
@@ -345,12 +373,15 @@ async fn explain_names_the_strategy_of_each_aggregate() {
     assert_eq!(strategy("count("), "incremental, inverse");
     assert_eq!(strategy("sum_squares("), "incremental, retraction");
     assert_eq!(strategy("max("), "incremental, panes");
-    let r = text(&out[3]);
-    let evaluation = r.iter().find(|(i, _)| i == "evaluation").unwrap();
-    assert!(
-        evaluation.1.starts_with("recomputed over the covered batches' rows"),
-        "{evaluation:?}"
-    );
+    for (i, why) in [(3, "the query has no aggregate"), (5, "Limit")] {
+        let r = text(&out[i]);
+        let evaluation = r.iter().find(|(i, _)| i == "evaluation").unwrap();
+        assert!(
+            evaluation.1.starts_with("recomputed over the covered batches' rows")
+                && evaluation.1.contains(why),
+            "{evaluation:?}"
+        );
+    }
 }
 
 /// The embedding API's window helpers: Spark's names, the same operator.

@@ -48,6 +48,7 @@ use super::retract::RetractState;
 use super::split::AggregateSplit;
 use super::two_stack::TwoStack;
 use crate::plan::{StreamPlan, physical_plan, stream_state};
+use crate::slot::{BatchSlot, SlotTable};
 
 /// How one aggregate's window value is kept up to date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,8 +86,13 @@ pub struct AggregateInfo {
 
 /// The window state of one incremental aggregate query.
 pub struct WindowAggregate {
+    /// The aggregate's input and the slot it is run into, when two plans
+    /// read a pane's rows (see `new`).
+    staged: Option<(StreamPlan, Arc<BatchSlot>)>,
     pane_plan: StreamPlan,
     key_columns: usize,
+    /// GROUP BY only window bounds: no key, but an empty window has no row.
+    grouped_without_keys: bool,
     aggregates: Vec<AggregateInfo>,
     /// The pane column of the hidden per-key row count.
     rows_column: usize,
@@ -204,10 +210,28 @@ impl WindowAggregate {
                 Arc::clone(&input_schema),
             )?))
         };
-        let single = partial(Arc::clone(&single_input))?;
-        let parallel = parallel_input.clone().map(partial).transpose()?;
-        let pane_schema = single.schema();
         let task_ctx = Arc::new(TaskContext::from(&state));
+        // With retracting aggregates, a pane's input rows feed two plans (the
+        // partial aggregate and the rows kept): run the input once, into a
+        // slot both read, so both see the same rows.
+        let (staged, pane_single, pane_parallel) = if retracting.is_empty() {
+            (None, single_input, parallel_input)
+        } else {
+            let slot = BatchSlot::new();
+            let table = SlotTable::new(Arc::clone(&input_schema), Arc::clone(&slot));
+            let columns: Vec<usize> = (0..input_schema.fields().len()).collect();
+            let scan = |n: usize| -> DFResult<Arc<dyn ExecutionPlan>> {
+                Ok(Arc::new(table.scan_exec(columns.clone(), n)?))
+            };
+            let single = scan(1)?;
+            let parallel = parallel_input.as_ref().map(|_| scan(partitions)).transpose()?;
+            let input = StreamPlan::from_plans(single_input, parallel_input, Arc::clone(&task_ctx))
+                .with_parallel_threshold(parallel_threshold);
+            (Some((input, slot)), single, parallel)
+        };
+        let single = partial(Arc::clone(&pane_single))?;
+        let parallel = pane_parallel.clone().map(partial).transpose()?;
+        let pane_schema = single.schema();
         let pane_plan = StreamPlan::from_plans(single, parallel, Arc::clone(&task_ctx))
             .with_parallel_threshold(parallel_threshold);
 
@@ -256,15 +280,17 @@ impl WindowAggregate {
             Some(RetractState::new(
                 &keys,
                 retracting,
-                single_input,
-                parallel_input,
+                pane_single,
+                pane_parallel,
                 Arc::clone(&task_ctx),
                 parallel_threshold,
             )?)
         };
         Ok(Self {
+            staged,
             pane_plan,
             key_columns,
+            grouped_without_keys: key_columns == 0 && !split.group_columns.is_empty(),
             aggregates,
             rows_column,
             keys: WindowKeys::new(key_schema)?,
@@ -299,11 +325,24 @@ impl WindowAggregate {
     /// Takes in the pane of batch `t`, whose rows the window table's slot
     /// holds now (`rows` of them). `window_panes`: the batches a window spans.
     pub async fn enter(&mut self, t: i64, rows: usize, window_panes: usize) -> DFResult<()> {
-        let batches = self.pane_plan.execute(rows).await?;
-        let pane = concat_batches(&self.pane_plan.schema(), &batches)?;
+        let mut rows = rows;
+        if let Some((input, slot)) = &self.staged {
+            let batches = input.execute(rows).await?;
+            slot.set(t, batches);
+            rows = slot.rows();
+        }
+        let pane = self.pane_plan.execute(rows).await;
+        let raw = match (&pane, &self.retract) {
+            (Ok(_), Some(r)) => Some(r.rows(rows).await),
+            _ => None,
+        };
+        if let Some((_, slot)) = &self.staged {
+            slot.clear();
+        }
+        let pane = concat_batches(&self.pane_plan.schema(), &pane?)?;
         self.apply(&pane, Direction::Enter)?;
-        if let Some(r) = &mut self.retract {
-            r.enter(&mut self.keys, t, rows).await?;
+        if let (Some(r), Some(raw)) = (&mut self.retract, raw) {
+            r.enter(&mut self.keys, t, raw?)?;
         }
         if let Some((stack, merger, columns)) = &mut self.two_stack {
             stack
@@ -349,6 +388,9 @@ impl WindowAggregate {
     /// The window's aggregate values now: one row per key with rows in the
     /// window (one row in all for a query without GROUP BY).
     pub async fn emit(&mut self) -> DFResult<RecordBatch> {
+        if self.grouped_without_keys && self.rows.value(0) == 0 {
+            return Ok(RecordBatch::new_empty(Arc::clone(&self.output_schema)));
+        }
         let n = self.keys.len();
         let live = if self.key_columns == 0 {
             BooleanArray::from(vec![true; n])

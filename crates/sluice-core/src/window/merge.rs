@@ -68,9 +68,4 @@ impl PartialMerger {
         self.slot.clear();
         Ok(concat_batches(&self.schema(), &result?)?)
     }
-
-    /// The plan, for EXPLAIN.
-    pub fn plan(&self) -> &Arc<dyn ExecutionPlan> {
-        &self.plan
-    }
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
 use arrow::buffer::NullBuffer;
-use arrow::compute::{sort_to_indices, take};
+use arrow::compute::take;
 use datafusion::common::ScalarValue;
 use datafusion::error::Result as DFResult;
 use datafusion::execution::TaskContext;
@@ -111,9 +111,14 @@ impl RetractState {
         })
     }
 
-    /// Takes in the rows of batch `t` (which the window table's slot holds).
-    pub async fn enter(&mut self, keys: &mut WindowKeys, t: i64, rows: usize) -> DFResult<()> {
-        let raw = self.raw_plan.execute(rows).await?;
+    /// The key and argument columns of the rows of the pane being taken in
+    /// (`input_rows` of them).
+    pub async fn rows(&self, input_rows: usize) -> DFResult<Vec<RecordBatch>> {
+        self.raw_plan.execute(input_rows).await
+    }
+
+    /// Takes in the rows of batch `t` (from [`rows`](Self::rows)).
+    pub fn enter(&mut self, keys: &mut WindowKeys, t: i64, raw: Vec<RecordBatch>) -> DFResult<()> {
         for b in &raw {
             self.apply(keys, b, Direction::Enter)?;
         }
@@ -143,14 +148,12 @@ impl RetractState {
             self.accumulators.resize_with(keys.len(), || None);
         }
         // Group rows by key: one sort, then contiguous runs.
-        let key_of = UInt32Array::from_iter_values(self.scratch.iter().map(|&k| k as u32));
-        let order = sort_to_indices(&key_of, None, None)?;
-        let sorted_keys = take(&key_of, &order, None)?;
-        let sorted_keys = sorted_keys
-            .as_any()
-            .downcast_ref::<UInt32Array>()
-            .map(|a| a.values().to_vec())
-            .unwrap_or_default();
+        // A stable sort: each key's rows keep their order, as a
+        // recomputation would feed them.
+        let mut positions: Vec<u32> = (0..self.scratch.len() as u32).collect();
+        positions.sort_by_key(|&i| self.scratch[i as usize]);
+        let sorted_keys: Vec<usize> = positions.iter().map(|&i| self.scratch[i as usize]).collect();
+        let order = UInt32Array::from(positions);
         let sorted: Vec<ArrayRef> = columns[self.key_columns..]
             .iter()
             .map(|c| take(c.as_ref(), &order, None))
@@ -162,7 +165,7 @@ impl RetractState {
             while end < sorted_keys.len() && sorted_keys[end] == key {
                 end += 1;
             }
-            let slot = &mut self.accumulators[key as usize];
+            let slot = &mut self.accumulators[key];
             if slot.is_none() {
                 *slot = Some(KeyAccumulators::new(&self.aggregates)?);
             }

@@ -67,6 +67,30 @@ impl WindowSpec {
         Ok(())
     }
 
+    /// Fails unless length and slide are multiples of `input_slide`, how
+    /// often the input (itself a window, or a stream of one) has rows.
+    pub fn check_over(
+        &self,
+        stream: &str,
+        input_slide: Duration,
+        interval: Duration,
+    ) -> Result<(), String> {
+        let slide = self.slide_or(interval);
+        let every = input_slide.as_millis().max(1);
+        if self.length.as_millis() % every != 0 || slide.as_millis() % every != 0 {
+            return Err(format!(
+                "stream '{stream}': window({}, '{}', '{}'): '{}' has rows every {} (it is a window), so the length and slide must be multiples of {}",
+                self.input,
+                format_duration(self.length),
+                format_duration(slide),
+                self.input,
+                format_duration(input_slide),
+                format_duration(input_slide)
+            ));
+        }
+        Ok(())
+    }
+
     fn length_ms(&self) -> i64 {
         self.length.as_millis() as i64
     }

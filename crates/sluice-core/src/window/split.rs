@@ -13,7 +13,7 @@
 //! the covered batches' rows at each emission; `EXPLAIN` says why.
 
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::common::{Column, DFSchemaRef};
+use datafusion::common::{Column, DFSchemaRef, TableReference};
 use datafusion::logical_expr::{Expr, JoinType, LogicalPlan};
 
 use crate::slot::{WINDOW_END, WINDOW_START};
@@ -44,36 +44,40 @@ pub struct AggregateSplit {
 /// Cuts `plan` (an analyzed plan reading the window table `window_table`)
 /// or says why it cannot be incremental.
 pub fn split_aggregate(plan: &LogicalPlan, window_table: &str) -> Result<AggregateSplit, String> {
+    let window = Window::find(plan, window_table)?;
+    if !contains_aggregate(plan) {
+        return Err("the query has no aggregate: the window's rows are selected".into());
+    }
     let mut node = plan;
     let aggregate = loop {
+        if subqueries_read(node, window_table) {
+            return Err("a subquery reads the window".into());
+        }
         match node {
             LogicalPlan::Aggregate(a) => break a,
-            LogicalPlan::TableScan(_) => {
-                return Err("the query has no aggregate: the window's rows are selected".into());
-            }
             other => {
                 let inputs = other.inputs();
                 if inputs.len() != 1 {
-                    return Err(format!(
-                        "{} above the aggregate",
-                        other.display().to_string().split(':').next().unwrap_or("a join")
-                    ));
+                    return Err(format!("{} above the aggregate", node_name(other)));
                 }
                 node = inputs[0];
             }
         }
     };
+    if !reads(&aggregate.input, window_table) {
+        return Err("the aggregate does not read the window".into());
+    }
     let mut keys = Vec::new();
     let mut group_columns = Vec::new();
     for e in &aggregate.group_expr {
         if matches!(e, Expr::GroupingSet(_)) {
             return Err("GROUPING SETS, CUBE and ROLLUP are recomputed".into());
         }
-        if let Some(bound) = window_bound(e) {
+        if let Some(bound) = window.bound(e) {
             group_columns.push(bound);
             continue;
         }
-        if uses_window_bounds(e) {
+        if window.uses_bounds(e) {
             return Err(format!("GROUP BY {e} uses window_start/window_end in an expression"));
         }
         group_columns.push(GroupColumn::Key(keys.len()));
@@ -87,11 +91,11 @@ pub fn split_aggregate(plan: &LogicalPlan, window_table: &str) -> Result<Aggrega
         if !matches!(inner, Expr::AggregateFunction(_)) {
             return Err(format!("{e} is not an aggregate call"));
         }
-        if uses_window_bounds(e) {
+        if window.uses_bounds(e) {
             return Err(format!("{e} uses window_start/window_end"));
         }
     }
-    per_row(&aggregate.input, window_table)?;
+    per_row(&aggregate.input, &window)?;
     Ok(AggregateSplit {
         input: aggregate.input.as_ref().clone(),
         keys,
@@ -120,23 +124,110 @@ pub fn replace_aggregate(
     }
 }
 
-fn is_bound(c: &Column) -> Option<GroupColumn> {
-    match c.name.as_str() {
-        WINDOW_START => Some(GroupColumn::WindowStart),
-        WINDOW_END => Some(GroupColumn::WindowEnd),
-        _ => None,
+/// The window's table and the name its columns are qualified by.
+struct Window {
+    table: String,
+    alias: TableReference,
+}
+
+impl Window {
+    fn find(plan: &LogicalPlan, table: &str) -> Result<Self, String> {
+        let mut alias = None;
+        let _ = plan.apply_with_subqueries(|p| {
+            match p {
+                LogicalPlan::SubqueryAlias(a)
+                    if matches!(a.input.as_ref(), LogicalPlan::TableScan(s) if s.table_name.table() == table) =>
+                {
+                    alias = Some(a.alias.clone());
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+                LogicalPlan::TableScan(s) if s.table_name.table() == table => {
+                    alias = Some(s.table_name.clone());
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+                _ => {}
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        match alias {
+            Some(alias) => Ok(Self {
+                table: table.to_string(),
+                alias,
+            }),
+            None => Err("the query does not read the window".into()),
+        }
+    }
+
+    /// `window_start`/`window_end` of the window itself (not a column of
+    /// that name from elsewhere, nor an unqualified one).
+    fn is_bound(&self, c: &Column) -> Option<GroupColumn> {
+        let bound = match c.name.as_str() {
+            WINDOW_START => GroupColumn::WindowStart,
+            WINDOW_END => GroupColumn::WindowEnd,
+            _ => return None,
+        };
+        (c.relation.as_ref() == Some(&self.alias)).then_some(bound)
+    }
+
+    fn bound(&self, e: &Expr) -> Option<GroupColumn> {
+        match e {
+            Expr::Column(c) => self.is_bound(c),
+            _ => None,
+        }
+    }
+
+    /// Whether `e` may read a window bound: one of the window's, or an
+    /// unqualified column of that name.
+    fn uses_bounds(&self, e: &Expr) -> bool {
+        e.column_refs().iter().any(|c| {
+            self.is_bound(c).is_some()
+                || (c.relation.is_none() && (c.name == WINDOW_START || c.name == WINDOW_END))
+        })
     }
 }
 
-fn window_bound(e: &Expr) -> Option<GroupColumn> {
-    match e {
-        Expr::Column(c) => is_bound(c),
-        _ => None,
-    }
+fn contains_aggregate(plan: &LogicalPlan) -> bool {
+    let mut found = false;
+    let _ = plan.apply(|p| {
+        found = matches!(p, LogicalPlan::Aggregate(_));
+        Ok(if found {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    found
 }
 
-fn uses_window_bounds(e: &Expr) -> bool {
-    e.column_refs().iter().any(|c| is_bound(c).is_some())
+fn node_name(plan: &LogicalPlan) -> String {
+    plan.display()
+        .to_string()
+        .split(':')
+        .next()
+        .unwrap_or("a node")
+        .to_string()
+}
+
+/// Whether an expression of `plan` (this node only) has a subquery that
+/// reads `table`.
+fn subqueries_read(plan: &LogicalPlan, table: &str) -> bool {
+    plan.expressions().iter().any(|e| {
+        let mut found = false;
+        let _ = e.apply(|x| {
+            let subquery = match x {
+                Expr::ScalarSubquery(s) => Some(&s.subquery),
+                Expr::Exists(x) => Some(&x.subquery.subquery),
+                Expr::InSubquery(i) => Some(&i.subquery.subquery),
+                _ => None,
+            };
+            if subquery.is_some_and(|s| reads(s, table)) {
+                found = true;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        found
+    })
 }
 
 fn reads(plan: &LogicalPlan, table: &str) -> bool {
@@ -155,61 +246,38 @@ fn reads(plan: &LogicalPlan, table: &str) -> bool {
 
 /// Whether `plan` gives, for the union of panes, the union of what it gives
 /// for each pane.
-fn per_row(plan: &LogicalPlan, window_table: &str) -> Result<(), String> {
-    if !reads(plan, window_table) {
+fn per_row(plan: &LogicalPlan, window: &Window) -> Result<(), String> {
+    let table = window.table.as_str();
+    if !reads(plan, table) {
         return Ok(());
     }
-    let expressions_read_window = || {
-        plan.expressions().iter().any(|e| {
-            let mut found = false;
-            let _ = e.apply(|x| {
-                if let Expr::ScalarSubquery(s) | Expr::Exists(datafusion::logical_expr::expr::Exists { subquery: s, .. }) = x
-                    && reads(&s.subquery, window_table)
-                {
-                    found = true;
-                    return Ok(TreeNodeRecursion::Stop);
-                }
-                if let Expr::InSubquery(i) = x
-                    && reads(&i.subquery.subquery, window_table)
-                {
-                    found = true;
-                    return Ok(TreeNodeRecursion::Stop);
-                }
-                Ok(TreeNodeRecursion::Continue)
-            });
-            found
-        })
-    };
-    if expressions_read_window() {
+    if subqueries_read(plan, table) {
         return Err("a subquery reads the window".into());
     }
     for e in plan.expressions() {
-        if uses_window_bounds(&e) {
+        if window.uses_bounds(&e) {
             return Err(format!("{e} uses window_start/window_end before the aggregate"));
         }
     }
     match plan {
         LogicalPlan::TableScan(_) => Ok(()),
-        LogicalPlan::Projection(p) => per_row(&p.input, window_table),
-        LogicalPlan::Filter(f) => per_row(&f.input, window_table),
-        LogicalPlan::SubqueryAlias(a) => per_row(&a.input, window_table),
-        LogicalPlan::Unnest(u) => per_row(&u.input, window_table),
+        LogicalPlan::Projection(p) => per_row(&p.input, window),
+        LogicalPlan::Filter(f) => per_row(&f.input, window),
+        LogicalPlan::SubqueryAlias(a) => per_row(&a.input, window),
+        LogicalPlan::Unnest(u) => per_row(&u.input, window),
         LogicalPlan::Join(j) => {
-            let (left, right) = (reads(&j.left, window_table), reads(&j.right, window_table));
+            let (left, right) = (reads(&j.left, table), reads(&j.right, table));
             use JoinType::*;
             match (left, right, j.join_type) {
                 (true, false, Inner | Left | LeftSemi | LeftAnti | LeftMark) => {
-                    per_row(&j.left, window_table)
+                    per_row(&j.left, window)
                 }
                 (false, true, Inner | Right | RightSemi | RightAnti | RightMark) => {
-                    per_row(&j.right, window_table)
+                    per_row(&j.right, window)
                 }
                 _ => Err(format!("a {} join keeps rows of the other side", j.join_type)),
             }
         }
-        other => Err(format!(
-            "{} under the aggregate",
-            other.display().to_string().split(':').next().unwrap_or("a node")
-        )),
+        other => Err(format!("{} under the aggregate", node_name(other))),
     }
 }

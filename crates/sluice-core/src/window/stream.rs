@@ -48,6 +48,8 @@ pub struct WindowedStream {
     /// The query (or the part above the aggregate), planned once.
     plan: StreamPlan,
     evaluation: Evaluation,
+    /// How many panes (input batches with rows) a window spans.
+    panes: usize,
 }
 
 /// The name of the table the aggregate's values are read from.
@@ -64,7 +66,9 @@ impl WindowedStream {
         table_slot: Arc<BatchSlot>,
         logical: &LogicalPlan,
         parallel_threshold: usize,
+        input_slide: Duration,
     ) -> DFResult<Self> {
+        let panes = (spec.length.as_millis() / input_slide.as_millis().max(1)).max(1) as usize;
         let reason = match split_aggregate(logical, table_name) {
             Ok(split) => match Self::incremental(session, &split, logical, parallel_threshold).await {
                 Ok((plan, evaluation)) => {
@@ -73,6 +77,7 @@ impl WindowedStream {
                         table_slot,
                         plan,
                         evaluation,
+                        panes,
                     });
                 }
                 Err(e) => format!("the aggregate could not be split: {}", e.strip_backtrace()),
@@ -90,6 +95,7 @@ impl WindowedStream {
                 reason,
                 kept: VecDeque::new(),
             },
+            panes,
         })
     }
 
@@ -179,8 +185,7 @@ impl WindowedStream {
                     rows: input.rows,
                     ..Default::default()
                 });
-                let panes = self.spec.batches(interval) as usize;
-                let entered = aggregate.enter(t, input.rows, panes).await;
+                let entered = aggregate.enter(t, input.rows, self.panes).await;
                 self.table_slot.clear();
                 entered?;
                 aggregate.leave_through(start).await?;

@@ -72,11 +72,10 @@ impl Segment {
 
     async fn work(&mut self, merger: &PartialMerger) -> DFResult<()> {
         let i = self.known_from - 1;
-        let later = self.suffix[self.known_from].clone();
-        let merged = match later {
-            Some(later) => merger.merge(vec![self.panes[i].clone(), later]).await?,
-            None => self.panes[i].clone(),
+        let Some(later) = self.suffix[self.known_from].clone() else {
+            return datafusion::common::internal_err!("window panes: a suffix is missing");
         };
+        let merged = merger.merge(vec![self.panes[i].clone(), later]).await?;
         self.suffix[i] = Some(merged);
         self.known_from = i;
         Ok(())
@@ -165,6 +164,11 @@ impl TwoStack {
                 // The pane's memory can go: later suffixes do not need it.
                 let gone = &mut front.panes[front.start];
                 *gone = RecordBatch::new_empty(gone.schema());
+                if let Some(suffix) = front.suffix.get_mut(front.start) {
+                    *suffix = None;
+                }
+                // The total covers the gone pane: only suffixes serve now.
+                front.total = None;
                 front.start += 1;
             }
             if front.start < front.panes.len() || !front.closed {
