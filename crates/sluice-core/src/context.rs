@@ -283,7 +283,7 @@ impl StreamingContext {
         }
         let (sources, interval) = {
             let mut engine = self.inner.engine.lock().await;
-            engine.prepare().await?;
+            engine.prepare()?;
             (engine.source_handles(), engine.batch_interval)
         };
         let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(0);

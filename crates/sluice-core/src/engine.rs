@@ -304,7 +304,7 @@ impl Engine {
     }
 
     /// Checks the graph can run and works out which streams are needed.
-    pub async fn prepare(&mut self) -> Result<()> {
+    pub fn prepare(&mut self) -> Result<()> {
         if self.sinks.is_empty() {
             let hint = match self.streams.last() {
                 Some(s) => format!(
@@ -326,18 +326,6 @@ impl Engine {
             }
         }
         self.needed = (0..self.streams.len()).filter(|&i| needed[i]).collect();
-        for stream in &self.streams {
-            if let Some(w) = &stream.window {
-                w.lock()
-                    .await
-                    .spec
-                    .check(&stream.name, self.batch_interval)
-                    .map_err(|m| SluiceError::Plan {
-                        message: m,
-                        location: None,
-                    })?;
-            }
-        }
         Ok(())
     }
 
