@@ -51,3 +51,20 @@ pub fn cores() -> usize {
         .map(|n| n.get())
         .unwrap_or(1)
 }
+
+/// Pushes `total` batches (cycling through `data`) into `queue` and runs
+/// them back to back on the simulated clock.
+pub async fn run_queued(
+    ssc: &sluice_core::StreamingContext,
+    queue: &sluice_core::QueueHandle,
+    data: &[arrow::array::RecordBatch],
+    total: usize,
+) {
+    for i in 0..total {
+        queue.push(data[i % data.len()].clone()).expect("push");
+    }
+    ssc.set_clock(sluice_core::ClockChoice::Simulated);
+    ssc.set_max_batches(total as u64);
+    ssc.start().await.expect("start");
+    ssc.await_termination().await.expect("run");
+}

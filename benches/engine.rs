@@ -217,13 +217,7 @@ async fn wordcount_sluice(
     })
     .await
     .expect("sink");
-    for i in 0..total {
-        queue.push(data[i % data.len()].clone()).expect("push");
-    }
-    ssc.set_clock(ClockChoice::Simulated);
-    ssc.set_max_batches(total as u64);
-    ssc.start().await.expect("start");
-    ssc.await_termination().await.expect("run");
+    common::run_queued(&ssc, &queue, data, total).await;
     stats(
         ssc.batch_infos()
             .iter()

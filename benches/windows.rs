@@ -26,7 +26,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sluice_core::{ClockChoice, StreamingContext};
+use sluice_core::StreamingContext;
 
 use common::{Stats, ms, session, stats};
 
@@ -72,13 +72,7 @@ async fn incremental(data: &[RecordBatch], aggregates: &str, window: usize) -> (
     .await
     .expect("sink");
     let total = window + SLIDES;
-    for i in 0..total {
-        queue.push(data[i % data.len()].clone()).expect("push");
-    }
-    ssc.set_clock(ClockChoice::Simulated);
-    ssc.set_max_batches(total as u64);
-    ssc.start().await.expect("start");
-    ssc.await_termination().await.expect("run");
+    common::run_queued(&ssc, &queue, data, total).await;
     // The last SLIDES batches (the context keeps a bounded history).
     let infos = ssc.batch_infos();
     assert!(infos.len() >= SLIDES);
