@@ -8,6 +8,7 @@
 //! - [`plan`]: each stream's SQL planned once, executed every batch;
 //! - [`slot`]: the table leaf whose contents are swapped each batch;
 //! - [`window`]: `FROM window(stream, length, slide)`, incremental windowed aggregates;
+//! - [`state`]: keyed state as Arrow arrays (the store `EMIT CHANGES/SNAPSHOT` will use);
 //! - [`scheduler`]: the generator/processor loop, batches queue when behind;
 //! - [`source`], [`sink`], [`registry`]: what connectors implement;
 //! - [`render`]: Spark's `print(n)` format;
@@ -49,6 +50,7 @@ pub mod scheduler;
 pub mod sink;
 pub mod slot;
 pub mod source;
+pub mod state;
 pub mod statements;
 pub mod wildcard;
 pub mod window;

@@ -1,0 +1,293 @@
+//! Keyed state as Arrow arrays: one row per key (key columns, then state
+//! columns), found through a hash index.
+//!
+//! Rows are never updated in place. A batch's new rows for the keys it
+//! touched are appended as one more chunk and each key's location moves to
+//! its new row; reading `m` keys gathers their rows from the chunks
+//! (`interleave`). So a batch costs what it touches, O(m), not O(all keys).
+//! Superseded and removed rows are dropped by a compaction once they
+//! outnumber the live ones (amortized O(1) per row written). No per-key heap
+//! object: per key, an index entry and a location.
+//!
+//! The chunks are plain `RecordBatch`es, so a snapshot (for a checkpoint, or
+//! `EMIT SNAPSHOT`) is one `interleave` away, and could be written as Arrow
+//! IPC or Parquet as is.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use arrow::array::{ArrayRef, Int64Array, RecordBatch};
+//! use arrow::datatypes::{DataType, Field, Schema};
+//! use sluice_core::state::StateStore;
+//!
+//! let schema = Arc::new(Schema::new(vec![
+//!     Field::new("k", DataType::Int64, true),
+//!     Field::new("count", DataType::Int64, false),
+//! ]));
+//! let rows = |k: Vec<i64>, n: Vec<i64>| RecordBatch::try_new(Arc::clone(&schema),
+//!     vec![Arc::new(Int64Array::from(k)) as ArrayRef, Arc::new(Int64Array::from(n))]).unwrap();
+//! let mut store = StateStore::new(Arc::clone(&schema), 1).unwrap();
+//! store.upsert(&rows(vec![1, 2], vec![10, 20])).unwrap();
+//! store.upsert(&rows(vec![2], vec![21])).unwrap();
+//! let keys: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![2, 3, 2]))];
+//! let found = store.lookup(&keys, 3).unwrap();           // key 3 has no state
+//! assert_eq!(found.num_rows(), 1);
+//! assert_eq!(store.snapshot().unwrap().num_rows(), 2);
+//! ```
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow::compute::interleave;
+use arrow::datatypes::SchemaRef;
+use datafusion::error::Result as DFResult;
+
+use crate::window::additive::retain_by;
+use crate::window::keys::WindowKeys;
+
+/// Rows written (or keys indexed) beyond twice the live keys, plus this
+/// slack, trigger a compaction.
+const COMPACTION_SLACK: usize = 1024;
+
+/// Keys and their states; see the module docs.
+pub struct StateStore {
+    schema: SchemaRef,
+    key_columns: usize,
+    keys: WindowKeys,
+    chunks: Vec<RecordBatch>,
+    /// Per key index: its current row (chunk, row), `None` when it has no
+    /// state (removed, or only looked up).
+    location: Vec<Option<(usize, usize)>>,
+    live: usize,
+    rows: usize,
+    /// Per key index: the last lookup that took it (to take a key once).
+    seen: Vec<u64>,
+    lookups: u64,
+    scratch: Vec<usize>,
+}
+
+impl StateStore {
+    /// A store of rows of `schema`, whose first `key_columns` columns are the
+    /// key.
+    pub fn new(schema: SchemaRef, key_columns: usize) -> DFResult<Self> {
+        let key_schema = Arc::new(schema.project(&(0..key_columns).collect::<Vec<_>>())?);
+        Ok(Self {
+            schema,
+            key_columns,
+            keys: WindowKeys::new(key_schema)?,
+            chunks: Vec::new(),
+            location: Vec::new(),
+            live: 0,
+            rows: 0,
+            seen: Vec::new(),
+            lookups: 0,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Keys with state.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    fn index(&mut self, key_columns: &[ArrayRef], rows: usize) -> DFResult<()> {
+        self.keys.intern(key_columns, rows, &mut self.scratch)?;
+        let n = self.keys.len();
+        if self.location.len() < n {
+            self.location.resize(n, None);
+            self.seen.resize(n, 0);
+        }
+        Ok(())
+    }
+
+    /// The current rows of the keys in `key_columns` that have state, each
+    /// once, in the order first met.
+    pub fn lookup(&mut self, key_columns: &[ArrayRef], rows: usize) -> DFResult<RecordBatch> {
+        self.index(key_columns, rows)?;
+        self.lookups += 1;
+        let mut at = Vec::new();
+        for &k in &self.scratch {
+            if self.seen[k] == self.lookups {
+                continue;
+            }
+            self.seen[k] = self.lookups;
+            if let Some(loc) = self.location[k] {
+                at.push(loc);
+            }
+        }
+        self.gather(&at)
+    }
+
+    /// Makes the rows of `batch` (one per key) those keys' current state.
+    pub fn upsert(&mut self, batch: &RecordBatch) -> DFResult<()> {
+        let batch = RecordBatch::try_new(Arc::clone(&self.schema), batch.columns().to_vec())?;
+        self.index(&batch.columns()[..self.key_columns], batch.num_rows())?;
+        let chunk = self.chunks.len();
+        for (row, &k) in self.scratch.iter().enumerate() {
+            if self.location[k].is_none() {
+                self.live += 1;
+            }
+            self.location[k] = Some((chunk, row));
+        }
+        self.rows += batch.num_rows();
+        self.chunks.push(batch);
+        self.compact_if_needed()
+    }
+
+    /// Drops the state of the keys in `key_columns` (an evicted key starts
+    /// fresh if it comes back).
+    pub fn remove(&mut self, key_columns: &[ArrayRef], rows: usize) -> DFResult<()> {
+        self.index(key_columns, rows)?;
+        for &k in &self.scratch {
+            if self.location[k].take().is_some() {
+                self.live -= 1;
+            }
+        }
+        self.compact_if_needed()
+    }
+
+    /// Every key's current row.
+    pub fn snapshot(&self) -> DFResult<RecordBatch> {
+        let at: Vec<(usize, usize)> = self.location.iter().flatten().copied().collect();
+        self.gather(&at)
+    }
+
+    fn gather(&self, at: &[(usize, usize)]) -> DFResult<RecordBatch> {
+        if at.is_empty() {
+            return Ok(RecordBatch::new_empty(Arc::clone(&self.schema)));
+        }
+        let columns = (0..self.schema.fields().len())
+            .map(|c| {
+                let arrays: Vec<&dyn Array> =
+                    self.chunks.iter().map(|b| b.column(c).as_ref()).collect();
+                interleave(&arrays, at)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
+    }
+
+    fn compact_if_needed(&mut self) -> DFResult<()> {
+        let limit = 2 * self.live + COMPACTION_SLACK;
+        if self.rows <= limit && self.keys.len() <= limit {
+            return Ok(());
+        }
+        let rows = self.snapshot()?;
+        let mask = BooleanArray::from_iter(self.location.iter().map(|l| Some(l.is_some())));
+        self.keys.retain(&mask)?;
+        retain_by(&mut self.location, &mask);
+        self.seen = vec![0; self.location.len()];
+        // The snapshot lists live keys in index order, which `retain` kept.
+        for (i, loc) in self.location.iter_mut().enumerate() {
+            *loc = Some((0, i));
+        }
+        self.rows = rows.num_rows();
+        self.chunks = vec![rows];
+        Ok(())
+    }
+
+    /// Bytes held: rows (live and superseded) and the index.
+    pub fn size(&self) -> usize {
+        self.chunks
+            .iter()
+            .map(|b| b.get_array_memory_size())
+            .sum::<usize>()
+            + self.keys.size()
+            + self.location.capacity() * std::mem::size_of::<Option<(usize, usize)>>()
+            + self.seen.capacity() * 8
+    }
+
+    /// Chunks held (for tests of compaction).
+    pub fn chunk_count(&self) -> usize {
+        self.chunks.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{AsArray, Int64Array};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+    use std::collections::HashMap;
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, true),
+            Field::new("s", DataType::Int64, false),
+        ]))
+    }
+
+    fn pairs(b: &RecordBatch) -> Vec<(Option<i64>, i64)> {
+        let k = b.column(0).as_primitive::<Int64Type>();
+        let s = b.column(1).as_primitive::<Int64Type>();
+        (0..b.num_rows())
+            .map(|i| (k.is_valid(i).then(|| k.value(i)), s.value(i)))
+            .collect()
+    }
+
+    /// Random upserts, removals and lookups against a HashMap.
+    #[test]
+    fn store_equals_a_map_through_compactions() {
+        let mut seed = 7u64;
+        let mut next = |n: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let mut store = StateStore::new(schema(), 1).unwrap();
+        let mut model: HashMap<Option<i64>, i64> = HashMap::new();
+        let key = |x: u64| if x == 0 { None } else { Some(x as i64) };
+        for step in 0..3000 {
+            match next(3) {
+                0 => {
+                    // Upsert a batch of distinct keys.
+                    let mut ks: Vec<Option<i64>> = (0..next(50)).map(|_| key(next(400))).collect();
+                    ks.sort();
+                    ks.dedup();
+                    let vs: Vec<i64> = ks.iter().map(|_| step as i64 * 1000 + next(1000) as i64).collect();
+                    let b = RecordBatch::try_new(
+                        schema(),
+                        vec![
+                            Arc::new(Int64Array::from(ks.clone())),
+                            Arc::new(Int64Array::from(vs.clone())),
+                        ],
+                    )
+                    .unwrap();
+                    store.upsert(&b).unwrap();
+                    model.extend(ks.into_iter().zip(vs));
+                }
+                1 => {
+                    let ks: Vec<Option<i64>> = (0..next(20)).map(|_| key(next(400))).collect();
+                    let n = ks.len();
+                    store.remove(&[Arc::new(Int64Array::from(ks.clone()))], n).unwrap();
+                    for k in ks {
+                        model.remove(&k);
+                    }
+                }
+                _ => {
+                    let ks: Vec<Option<i64>> = (0..next(30)).map(|_| key(next(400))).collect();
+                    let n = ks.len();
+                    let found = store.lookup(&[Arc::new(Int64Array::from(ks.clone()))], n).unwrap();
+                    let mut want = Vec::new();
+                    for k in ks {
+                        if let Some(v) = model.get(&k)
+                            && !want.iter().any(|(w, _)| *w == k)
+                        {
+                            want.push((k, *v));
+                        }
+                    }
+                    assert_eq!(pairs(&found), want, "step {step}");
+                }
+            }
+            assert_eq!(store.len(), model.len(), "step {step}");
+        }
+        let mut snapshot = pairs(&store.snapshot().unwrap());
+        snapshot.sort();
+        let mut want: Vec<_> = model.into_iter().collect();
+        want.sort();
+        assert_eq!(snapshot, want);
+        // Superseded rows were compacted away along the way.
+        assert!(store.chunk_count() < 400, "{} chunks", store.chunk_count());
+    }
+}
