@@ -30,24 +30,20 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, BooleanArray, RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, take};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef};
-use datafusion::common::DFSchema;
 use datafusion::error::{DataFusionError, Result as DFResult};
-use datafusion::execution::TaskContext;
-use datafusion::logical_expr::Expr;
-use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
-use datafusion::physical_expr::aggregate::{AggregateFunctionExpr, LoweredAggregateBuilder};
-use datafusion::physical_expr::{PhysicalExpr, create_physical_expr};
-use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode, PhysicalGroupBy};
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_plan::aggregates::AggregateMode;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
 use super::additive::{AdditiveColumn, Direction, Totals, additive_column};
 use super::keys::WindowKeys;
 use super::merge::PartialMerger;
+use super::partial::PartialAggregate;
 use super::retract::RetractState;
 use super::split::AggregateSplit;
 use super::two_stack::TwoStack;
-use crate::plan::{StreamPlan, physical_plan, stream_state};
+use crate::plan::StreamPlan;
 use crate::slot::{BatchSlot, SlotTable};
 
 /// How one aggregate's window value is kept up to date.
@@ -123,58 +119,22 @@ impl WindowAggregate {
         split: &AggregateSplit,
         parallel_threshold: usize,
     ) -> DFResult<Self> {
-        let state = stream_state(session, 1);
-        let partitions = session.state().config().target_partitions();
-        let single_input = physical_plan(session, &split.input, 1).await?;
-        let parallel_input = if partitions > 1 {
-            Some(physical_plan(session, &split.input, partitions).await?)
-        } else {
-            None
-        };
-        let input_schema = single_input.schema();
-        let logical_schema: &DFSchema = split.input.schema();
-        let props = state.execution_props();
-
-        let planning = PhysicalPlanningContext::default();
-        let keys = split
-            .keys
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                Ok((
-                    create_physical_expr(e, logical_schema, props, &planning)?,
-                    format!("__key{i}"),
-                ))
-            })
-            .collect::<DFResult<Vec<(Arc<dyn PhysicalExpr>, String)>>>()?;
-        let group_by = PhysicalGroupBy::new_single(keys.clone());
-
-        let mut lowered = Vec::with_capacity(split.aggregates.len() + 1);
-        for e in &split.aggregates {
-            let l = LoweredAggregateBuilder::new(e, logical_schema, &input_schema, props, &planning)
-                .build()?;
-            lowered.push((l.aggregate, l.filter, e.human_display().to_string()));
-        }
-        let hidden = datafusion::functions_aggregate::expr_fn::count(Expr::Literal(
-            datafusion::common::ScalarValue::Int64(Some(1)),
-            None,
-        ));
-        let l = LoweredAggregateBuilder::new(&hidden, logical_schema, &input_schema, props, &planning)
-            .with_name("__sluice_rows")
-            .build()?;
-        let rows_aggregate = l.aggregate;
-
+        let lowered = PartialAggregate::new(session, split).await?;
+        let input_schema = lowered.single_input.schema();
+        let partitions = lowered.partitions;
+        let task_ctx = Arc::clone(&lowered.task_ctx);
         let key_columns = split.keys.len();
-        let mut aggregates = Vec::with_capacity(lowered.len());
+        let mut aggregates = Vec::with_capacity(lowered.calls.len());
         let mut column = key_columns;
         let mut inverse = Vec::new();
         let mut retracting = Vec::new();
         let mut panes = Vec::new();
-        for (agg, filter, name) in &lowered {
+        for call in &lowered.calls {
+            let (agg, name) = (&call.aggregate, &call.name);
             let states = agg.state_fields()?;
             let range = column..column + states.len();
             column += states.len();
-            let strategy = strategy_of(agg, filter.is_some(), &states)?;
+            let strategy = strategy_of(agg, call.filter.is_some(), &states)?;
             match strategy {
                 Strategy::Inverse => {
                     for (i, f) in range.clone().zip(&states) {
@@ -194,26 +154,12 @@ impl WindowAggregate {
         }
         let rows_column = column;
 
-        let user_aggregates: Vec<Arc<AggregateFunctionExpr>> =
-            lowered.iter().map(|(a, _, _)| Arc::clone(a)).collect();
-        let mut all = user_aggregates.clone();
-        all.push(Arc::clone(&rows_aggregate));
-        let mut filters: Vec<_> = lowered.iter().map(|(_, f, _)| f.clone()).collect();
-        filters.push(None);
-        let partial = |input: Arc<dyn ExecutionPlan>| -> DFResult<Arc<dyn ExecutionPlan>> {
-            Ok(Arc::new(AggregateExec::try_new(
-                AggregateMode::Partial,
-                group_by.clone(),
-                all.clone(),
-                filters.clone(),
-                input,
-                Arc::clone(&input_schema),
-            )?))
-        };
-        let task_ctx = Arc::new(TaskContext::from(&state));
+        let user_aggregates = lowered.aggregates();
         // With retracting aggregates, a pane's input rows feed two plans (the
         // partial aggregate and the rows kept): run the input once, into a
         // slot both read, so both see the same rows.
+        let (single_input, parallel_input) =
+            (Arc::clone(&lowered.single_input), lowered.parallel_input.clone());
         let (staged, pane_single, pane_parallel) = if retracting.is_empty() {
             (None, single_input, parallel_input)
         } else {
@@ -229,13 +175,14 @@ impl WindowAggregate {
                 .with_parallel_threshold(parallel_threshold);
             (Some((input, slot)), single, parallel)
         };
-        let single = partial(Arc::clone(&pane_single))?;
-        let parallel = pane_parallel.clone().map(partial).transpose()?;
-        let pane_schema = single.schema();
-        let pane_plan = StreamPlan::from_plans(single, parallel, Arc::clone(&task_ctx))
-            .with_parallel_threshold(parallel_threshold);
+        let pane_plan = lowered.partial_plan(
+            Arc::clone(&pane_single),
+            pane_parallel.clone(),
+            parallel_threshold,
+        )?;
+        let pane_schema = pane_plan.schema();
 
-        let final_group_by = group_by.as_final();
+        let final_group_by = lowered.group_by.as_final();
         let two_stack = if panes.is_empty() {
             None
         } else {
@@ -255,10 +202,10 @@ impl WindowAggregate {
         };
         let mut finish_columns: Vec<usize> = (0..key_columns).collect();
         let mut finished = Vec::new();
-        for (info, (agg, _, _)) in aggregates.iter().zip(&lowered) {
+        for (info, call) in aggregates.iter().zip(&lowered.calls) {
             if info.strategy != Strategy::Retract {
                 finish_columns.extend(info.states.clone());
-                finished.push(Arc::clone(agg));
+                finished.push(Arc::clone(&call.aggregate));
             }
         }
         let finisher_input = Arc::new(pane_schema.project(&finish_columns)?);
@@ -278,7 +225,7 @@ impl WindowAggregate {
             None
         } else {
             Some(RetractState::new(
-                &keys,
+                &lowered.keys,
                 retracting,
                 pane_single,
                 pane_parallel,

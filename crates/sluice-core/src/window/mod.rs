@@ -7,7 +7,7 @@
 //! - [`split`]: which queries are incremental, cut into pane / merge / rest;
 //! - [`aggregate`]: the incremental aggregate and its per-aggregate strategies,
 //!   built on [`additive`] (derived inverse), [`retract`] (accumulators that
-//!   retract), [`two_stack`] (no inverse), [`keys`] and [`merge`];
+//!   retract), [`two_stack`] (no inverse), [`keys`], [`partial`] and [`merge`];
 //! - [`stream`]: a windowed stream's work each batch;
 //! - [`api`]: `window`, `reduce_by_key_and_window`, ... on [`StreamingContext`](crate::StreamingContext).
 //!
@@ -26,6 +26,7 @@ pub mod api;
 pub mod aggregate;
 pub mod keys;
 pub mod merge;
+pub mod partial;
 pub mod retract;
 pub mod rewrite;
 pub mod spec;
