@@ -76,7 +76,7 @@ async fn incremental(data: &[RecordBatch], aggregates: &str, window: usize) -> (
     // The last SLIDES batches (the context keeps a bounded history).
     let infos = ssc.batch_infos();
     assert!(infos.len() >= SLIDES);
-    let state = ssc.window_state_size("w").await.expect("a windowed stream");
+    let state = ssc.state_size("w").await.expect("a windowed stream");
     let times = infos[infos.len() - SLIDES..]
         .iter()
         .map(|b| b.processing_time)

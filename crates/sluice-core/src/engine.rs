@@ -29,7 +29,7 @@ use crate::registry::ConnectorRegistry;
 use crate::sink::{ConsoleOutput, Sink};
 use crate::slot::{BATCH_TIME, BatchSlot, SlotTable};
 use crate::source::Source;
-use crate::window::WindowedStream;
+use crate::stateful::StatefulStream;
 
 /// A source as the engine keeps it.
 pub struct SourceNode {
@@ -50,8 +50,9 @@ pub struct StreamNode {
     pub slot: Arc<BatchSlot>,
     /// The query as written (or a description, for Rust `transform`s).
     pub definition: String,
-    /// A stream over `window(...)` keeps state between batches.
-    pub window: Option<Arc<Mutex<WindowedStream>>>,
+    /// A stream over `window(...)`, or of running aggregates (`EMIT`),
+    /// keeps state between batches.
+    pub stateful: Option<Arc<Mutex<StatefulStream>>>,
     /// How often it emits: the batch interval, a window's slide, or for a
     /// stream of windows the least common multiple of its inputs' slides.
     pub slide: Duration,
@@ -235,31 +236,32 @@ impl Engine {
             plan,
             slot,
             definition,
-            window: None,
+            stateful: None,
             slide,
         });
         Ok(())
     }
 
-    /// Adds a stream over a window of the source or stream `window.spec.input`.
-    pub fn add_windowed_stream(
+    /// Adds a stream that keeps state (a window, running aggregates) over
+    /// the source or stream it reads.
+    pub fn add_stateful_stream(
         &mut self,
         name: &str,
-        window: WindowedStream,
+        stream: StatefulStream,
         definition: String,
     ) -> Result<()> {
         self.check_name_free(name, "stream")?;
-        let plan = window.plan().clone();
+        let plan = stream.plan().clone();
         let slot = BatchSlot::new();
         self.register_slot(name, plan.schema(), Arc::clone(&slot))?;
-        let slide = window.spec.slide_or(self.batch_interval);
+        let slide = stream.slide(self.batch_interval);
         self.streams.push(StreamNode {
             name: name.to_string(),
-            inputs: vec![window.spec.input.clone()],
+            inputs: vec![stream.input().to_string()],
             plan,
             slot,
             definition,
-            window: Some(Arc::new(Mutex::new(window))),
+            stateful: Some(Arc::new(Mutex::new(stream))),
             slide,
         });
         Ok(())
@@ -401,10 +403,10 @@ impl Engine {
                 stream.slot.set_absent(t);
                 continue;
             }
-            let out = match (&stream.window, inputs.first()) {
-                (Some(window), Some(input)) => {
+            let out = match (&stream.stateful, inputs.first()) {
+                (Some(state), Some(input)) => {
                     let contents = input.get();
-                    window
+                    state
                         .lock()
                         .await
                         .run(t, zero, self.batch_interval, &contents)

@@ -51,6 +51,7 @@ pub mod sink;
 pub mod slot;
 pub mod source;
 pub mod state;
+pub mod stateful;
 pub mod statements;
 pub mod wildcard;
 pub mod window;

@@ -15,7 +15,7 @@ use sluice_sql::sqlparser::ast::{Statement, TableObject};
 use sluice_sql::sqlparser::dialect::GenericDialect;
 use sluice_sql::sqlparser::parser::Parser;
 use sluice_sql::{
-    CreateSink, CreateSource, CreateStream, ExplainStream, LocatedStatement, SetVariable, SluiceStatement,
+    CreateSink, CreateSource, CreateStream, EmitMode, ExplainStream, LocatedStatement, SetVariable, SluiceStatement,
     parse_duration, parse_script,
 };
 
@@ -27,6 +27,9 @@ use crate::source::{SourceContext, SourceSpec};
 use crate::slot::{BatchSlot, SlotTable, WINDOW_END, WINDOW_START};
 use crate::wildcard::hide_columns;
 use crate::window::rewrite::{WindowCall, replace_window_calls};
+use crate::state::KeyedStream;
+use crate::stateful::StatefulStream;
+use crate::window::split::split_aggregate_over;
 use crate::window::{WindowSpec, WindowedStream};
 
 /// What a statement gave back.
@@ -168,12 +171,6 @@ impl StreamingContext {
 
     async fn create_stream(&self, c: &CreateStream, text: &str) -> Result<StatementOutput> {
         self.check_not_started("create a stream").await?;
-        if c.emit.is_some() {
-            return Err(plan_error_at(
-                "EMIT CHANGES / EMIT SNAPSHOT (keyed state across batches) is not available in this version of sluice yet",
-                c.location,
-            ));
-        }
         c.options
             .check_known(&format!("stream '{}'", c.name), &[])?;
         let mut query = c.query.clone();
@@ -198,6 +195,15 @@ impl StreamingContext {
                 ),
                 second.location,
             ));
+        }
+        if let Some(mode) = c.emit {
+            if let Some(call) = calls.first() {
+                return Err(plan_error_at(
+                    "EMIT CHANGES / EMIT SNAPSHOT keep running aggregates over all batches; a window() query is recomputed per window and takes no EMIT",
+                    call.location,
+                ));
+            }
+            return self.create_keyed_stream(c, text, mode, query).await;
         }
         let window = match calls.first() {
             Some(call) => Some(self.register_window_table(c, call, &window_table).await?),
@@ -228,6 +234,64 @@ impl StreamingContext {
                 .deregister_table(TableReference::bare(window_table.as_str()));
         }
         result?;
+        Ok(StatementOutput::Done(format!("stream {}", c.name)))
+    }
+
+    /// `... GROUP BY ... EMIT CHANGES | EMIT SNAPSHOT`: running aggregates
+    /// per key over one source or stream.
+    async fn create_keyed_stream(
+        &self,
+        c: &CreateStream,
+        text: &str,
+        mode: EmitMode,
+        query: Box<sluice_sql::sqlparser::ast::Query>,
+    ) -> Result<StatementOutput> {
+        let logical = self.plan_stream_query(c, query, "", None).await?;
+        let emit = match mode {
+            EmitMode::Changes => "EMIT CHANGES",
+            EmitMode::Snapshot => "EMIT SNAPSHOT",
+        };
+        let mut engine = self.engine().lock().await;
+        let inputs = engine.inputs_of(&logical)?;
+        let [input] = inputs.as_slice() else {
+            return Err(plan_error_at(
+                format!(
+                    "stream '{}': {emit} keeps running aggregates over one source or stream; the query reads {}",
+                    c.name,
+                    if inputs.is_empty() {
+                        "none".to_string()
+                    } else {
+                        inputs.join(", ")
+                    }
+                ),
+                c.query_location,
+            ));
+        };
+        let state = self.session().state();
+        let analyzed = state
+            .analyzer()
+            .execute_and_check(logical, state.config_options(), |_, _| {})?;
+        let split = split_aggregate_over(&analyzed, input, false).map_err(|reason| {
+            plan_error_at(
+                format!(
+                    "stream '{}': {emit} needs an aggregate (GROUP BY) over the rows of '{input}': {reason}",
+                    c.name
+                ),
+                c.query_location,
+            )
+        })?;
+        let keyed = KeyedStream::new(
+            self.session(),
+            input,
+            mode,
+            &split,
+            &analyzed,
+            engine.parallel_threshold,
+        )
+        .await?;
+        engine
+            .add_stateful_stream(&c.name, StatefulStream::Keyed(keyed), text.to_string())
+            .map_err(|e| at(e, c.location))?;
         Ok(StatementOutput::Done(format!("stream {}", c.name)))
     }
 
@@ -347,7 +411,7 @@ impl StreamingContext {
         )
         .await?;
         engine
-            .add_windowed_stream(&c.name, windowed, text.to_string())
+            .add_stateful_stream(&c.name, StatefulStream::Window(windowed), text.to_string())
             .map_err(|e| at(e, c.location))
     }
 
@@ -374,8 +438,8 @@ impl StreamingContext {
             ("stream".to_string(), stream.name.clone()),
             ("reads".to_string(), stream.inputs.join(", ")),
         ];
-        if let Some(w) = &stream.window {
-            rows.extend(w.lock().await.explain(engine.batch_interval));
+        if let Some(state) = &stream.stateful {
+            rows.extend(state.lock().await.explain(engine.batch_interval));
         }
         rows.push(("plan".to_string(), stream.plan.display()));
         let schema = Arc::new(Schema::new(vec![

@@ -10,100 +10,19 @@
 //! rows (recomputed), on one partition and on three. Windows are also checked to be emitted exactly at
 //! Spark's times, including the first partial windows.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, TimestampMillisecondArray,
-};
-use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit};
-use arrow::util::display::array_value_to_string;
-use datafusion::common::ScalarValue;
+use arrow::array::{AsArray, Float64Array, Int64Array, RecordBatch, TimestampMillisecondArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::datasource::MemTable;
-use datafusion::error::Result as DFResult;
-use datafusion::logical_expr::{Accumulator, AggregateUDF, Volatility, create_udaf};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand::rngs::StdRng;
 use sluice_core::{ClockChoice, ManualClock, StreamingContext};
 
-fn schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("k", DataType::Int64, true),
-        Field::new("v", DataType::Int64, true),
-        Field::new("f", DataType::Float64, true),
-    ]))
-}
-
-fn random_batch(rng: &mut StdRng) -> RecordBatch {
-    let rows = if rng.random_bool(0.2) { 0 } else { rng.random_range(1..=40) };
-    let keys = rng.random_range(1..=6);
-    let k: Int64Array = (0..rows)
-        .map(|_| (!rng.random_bool(0.1)).then(|| rng.random_range(0..keys)))
-        .collect();
-    let v: Int64Array = (0..rows)
-        .map(|_| (!rng.random_bool(0.15)).then(|| rng.random_range(-50..=50)))
-        .collect();
-    // Mostly eighths (exact sums), sometimes values that break a naive
-    // running float sum: a huge one, NaN, infinities. (No query takes min or
-    // max of f: DataFusion's float max with NaN depends on row order.)
-    let f: Float64Array = (0..rows)
-        .map(|_| {
-            (!rng.random_bool(0.15)).then(|| match rng.random_range(0..100) {
-                0 => 1e17,
-                1 => f64::NAN,
-                2 => f64::INFINITY,
-                3 => f64::NEG_INFINITY,
-                _ => rng.random_range(-1000..=1000) as f64 / 8.0,
-            })
-        })
-        .collect();
-    RecordBatch::try_new(schema(), vec![Arc::new(k), Arc::new(v), Arc::new(f)]).unwrap()
-}
-
-/// A user's aggregate that can retract: the sum of squares of an Int64.
-#[derive(Debug, Default)]
-struct SumSquares {
-    total: i64,
-}
-
-impl Accumulator for SumSquares {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> DFResult<()> {
-        self.total += values[0].as_primitive::<Int64Type>().iter().flatten().map(|x| x * x).sum::<i64>();
-        Ok(())
-    }
-    fn retract_batch(&mut self, values: &[ArrayRef]) -> DFResult<()> {
-        self.total -= values[0].as_primitive::<Int64Type>().iter().flatten().map(|x| x * x).sum::<i64>();
-        Ok(())
-    }
-    fn supports_retract_batch(&self) -> bool {
-        true
-    }
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> DFResult<()> {
-        self.total += states[0].as_primitive::<Int64Type>().iter().flatten().sum::<i64>();
-        Ok(())
-    }
-    fn state(&mut self) -> DFResult<Vec<ScalarValue>> {
-        Ok(vec![ScalarValue::Int64(Some(self.total))])
-    }
-    fn evaluate(&mut self) -> DFResult<ScalarValue> {
-        Ok(ScalarValue::Int64(Some(self.total)))
-    }
-    fn size(&self) -> usize {
-        std::mem::size_of::<Self>()
-    }
-}
-
-fn sum_squares() -> AggregateUDF {
-    create_udaf(
-        "sum_squares",
-        vec![DataType::Int64],
-        Arc::new(DataType::Int64),
-        Volatility::Immutable,
-        Arc::new(|_| Ok(Box::new(SumSquares::default()))),
-        Arc::new(vec![DataType::Int64]),
-    )
-}
+mod common;
+use common::{Cell, Seen, collect, random_batch, rows_of, same, schema, sum_squares};
 
 /// The queries checked, `{w}` standing for the window relation.
 const QUERIES: &[(&str, &str)] = &[
@@ -137,92 +56,6 @@ const QUERIES: &[(&str, &str)] = &[
         "SELECT count(*) AS c FROM (SELECT v FROM {w} WHERE v IS NOT NULL ORDER BY v LIMIT 5)",
     ),
 ];
-
-type Seen = Arc<Mutex<Vec<(i64, Vec<RecordBatch>)>>>;
-
-/// What `stream` emits, batch by batch.
-async fn collect(ssc: &StreamingContext, stream: &str) -> Seen {
-    let seen: Seen = Arc::default();
-    let sink = Arc::clone(&seen);
-    ssc.foreach_batch(stream, move |t, b| {
-        let sink = Arc::clone(&sink);
-        async move {
-            sink.lock().unwrap().push((t, b));
-            Ok(())
-        }
-    })
-    .await
-    .unwrap();
-    seen
-}
-
-/// A row as comparable cells: exact text, or a float compared with tolerance.
-#[derive(Debug, Clone)]
-enum Cell {
-    Exact(String),
-    Float(Option<f64>),
-}
-
-fn rows_of(batches: &[RecordBatch]) -> Vec<Vec<Cell>> {
-    let mut rows = Vec::new();
-    for b in batches {
-        for r in 0..b.num_rows() {
-            rows.push(
-                b.columns()
-                    .iter()
-                    .map(|c| match c.data_type() {
-                        DataType::Float64 => {
-                            let a = c.as_primitive::<Float64Type>();
-                            Cell::Float(a.is_valid(r).then(|| a.value(r)))
-                        }
-                        _ => Cell::Exact(array_value_to_string(c, r).unwrap()),
-                    })
-                    .collect(),
-            );
-        }
-    }
-    // Exact cells first, floats (which may differ in the last bits) only to
-    // break ties between rows whose exact cells are equal.
-    let key = |row: &Vec<Cell>| -> (Vec<String>, Vec<String>) {
-        let exact = row
-            .iter()
-            .map(|c| match c {
-                Cell::Exact(s) => s.clone(),
-                Cell::Float(_) => String::new(),
-            })
-            .collect();
-        let floats = row
-            .iter()
-            .map(|c| match c {
-                Cell::Float(f) => format!("{f:?}"),
-                Cell::Exact(_) => String::new(),
-            })
-            .collect();
-        (exact, floats)
-    };
-    rows.sort_by_key(key);
-    rows
-}
-
-fn same(a: &[Vec<Cell>], b: &[Vec<Cell>]) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|(x, y)| {
-            x.len() == y.len()
-                && x.iter().zip(y).all(|(p, q)| match (p, q) {
-                    (Cell::Exact(p), Cell::Exact(q)) => p == q,
-                    (Cell::Float(None), Cell::Float(None)) => true,
-                    // Float aggregates summed in another order differ in the
-                    // last bits; a standard deviation near 0 is the square
-                    // root of such a difference (1e-12 → 1e-6).
-                    (Cell::Float(Some(p)), Cell::Float(Some(q))) => {
-                        p == q
-                            || (p.is_nan() && q.is_nan())
-                            || (p - q).abs() <= 1e-5 + 1e-9 * p.abs().max(q.abs())
-                    }
-                    _ => false,
-                })
-        })
-}
 
 /// The query over the covered rows, each with the window's bounds.
 async fn naive(rows: Vec<RecordBatch>, sql: &str, bounds: (i64, i64)) -> Vec<RecordBatch> {

@@ -2,11 +2,14 @@
 //! `EMIT SNAPSHOT`, Spark's `mapWithState` / `updateStateByKey`).
 //!
 //! - [`store`]: keys and their accumulator states as Arrow arrays, with a hash
-//!   index; a batch touching `m` keys costs O(m), however many keys are kept.
+//!   index; a batch touching `m` keys costs O(m), however many keys are kept;
+//! - [`keyed`]: `GROUP BY ... EMIT CHANGES | EMIT SNAPSHOT` over the store.
 //!
-//! Not wired to SQL yet: `EMIT CHANGES` / `EMIT SNAPSHOT` are still refused
-//! with a message.
+//! Not built yet: `state_timeout`, `initial_state`, eviction, and the Rust
+//! `map_with_state` / `update_state_by_key` API.
 
+pub mod keyed;
 pub mod store;
 
+pub use keyed::KeyedStream;
 pub use store::StateStore;

@@ -95,15 +95,15 @@ impl StreamingContext {
             .await
     }
 
-    /// Bytes a windowed stream keeps between batches (its panes and per-key
-    /// state); `None` for a stream without a window.
-    pub async fn window_state_size(&self, stream: &str) -> Option<usize> {
-        let window = {
+    /// Bytes a stream keeps between batches (a window's panes and per-key
+    /// state, running aggregates' states); `None` for a stream without state.
+    pub async fn state_size(&self, stream: &str) -> Option<usize> {
+        let state = {
             let engine = self.engine().lock().await;
             let s = engine.streams.iter().find(|s| s.name == stream)?;
-            std::sync::Arc::clone(s.window.as_ref()?)
+            std::sync::Arc::clone(s.stateful.as_ref()?)
         };
-        let size = window.lock().await.state_size();
+        let size = state.lock().await.state_size();
         Some(size)
     }
 

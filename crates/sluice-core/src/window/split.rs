@@ -44,9 +44,21 @@ pub struct AggregateSplit {
 /// Cuts `plan` (an analyzed plan reading the window table `window_table`)
 /// or says why it cannot be incremental.
 pub fn split_aggregate(plan: &LogicalPlan, window_table: &str) -> Result<AggregateSplit, String> {
-    let window = Window::find(plan, window_table)?;
+    split_aggregate_over(plan, window_table, true)
+}
+
+/// The same over any table read a batch at a time (`window_bounds`: whether
+/// its `window_start`/`window_end` are a window's bounds, constant per
+/// emission, or plain columns).
+pub fn split_aggregate_over(
+    plan: &LogicalPlan,
+    window_table: &str,
+    window_bounds: bool,
+) -> Result<AggregateSplit, String> {
+    let mut window = Window::find(plan, window_table)?;
+    window.bounds = window_bounds;
     if !contains_aggregate(plan) {
-        return Err("the query has no aggregate: the window's rows are selected".into());
+        return Err("the query has no aggregate (it selects rows)".into());
     }
     let mut node = plan;
     let aggregate = loop {
@@ -128,6 +140,8 @@ pub fn replace_aggregate(
 struct Window {
     table: String,
     alias: TableReference,
+    /// Whether `window_start`/`window_end` are bounds (else plain columns).
+    bounds: bool,
 }
 
 impl Window {
@@ -153,6 +167,7 @@ impl Window {
             Some(alias) => Ok(Self {
                 table: table.to_string(),
                 alias,
+                bounds: true,
             }),
             None => Err("the query does not read the window".into()),
         }
@@ -161,6 +176,9 @@ impl Window {
     /// `window_start`/`window_end` of the window itself (not a column of
     /// that name from elsewhere, nor an unqualified one).
     fn is_bound(&self, c: &Column) -> Option<GroupColumn> {
+        if !self.bounds {
+            return None;
+        }
         let bound = match c.name.as_str() {
             WINDOW_START => GroupColumn::WindowStart,
             WINDOW_END => GroupColumn::WindowEnd,
@@ -179,10 +197,11 @@ impl Window {
     /// Whether `e` may read a window bound: one of the window's, or an
     /// unqualified column of that name.
     fn uses_bounds(&self, e: &Expr) -> bool {
-        e.column_refs().iter().any(|c| {
-            self.is_bound(c).is_some()
-                || (c.relation.is_none() && (c.name == WINDOW_START || c.name == WINDOW_END))
-        })
+        self.bounds
+            && e.column_refs().iter().any(|c| {
+                self.is_bound(c).is_some()
+                    || (c.relation.is_none() && (c.name == WINDOW_START || c.name == WINDOW_END))
+            })
     }
 }
 

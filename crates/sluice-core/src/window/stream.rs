@@ -106,44 +106,9 @@ impl WindowedStream {
         parallel_threshold: usize,
     ) -> DFResult<(StreamPlan, Evaluation)> {
         let aggregate = WindowAggregate::new(session, split, parallel_threshold).await?;
-        // The aggregate's values, under plain names, with the window bounds.
-        let values = aggregate.output_schema();
-        let renamed: Vec<Field> = values
-            .fields()
-            .iter()
-            .enumerate()
-            .map(|(i, f)| f.as_ref().clone().with_name(format!("c{i}")))
-            .collect();
-        let result_slot = BatchSlot::new();
-        let table = SlotTable::windowed(Arc::new(Schema::new(renamed)), Arc::clone(&result_slot));
-        let scan = LogicalPlanBuilder::scan(RESULT_TABLE, provider_as_source(Arc::new(table)), None)?
-            .build()?;
-        // Then the aggregate's own output columns, by position.
-        let column = |name: String| Expr::Column(Column::new(Some(TableReference::bare(RESULT_TABLE)), name));
-        let keys = split.keys.len();
-        let groups = split.group_columns.len();
-        let exprs: Vec<Expr> = split
-            .schema
-            .iter()
-            .enumerate()
-            .map(|(i, (qualifier, field))| {
-                let source = if i < groups {
-                    match split.group_columns[i] {
-                        GroupColumn::Key(k) => column(format!("c{k}")),
-                        GroupColumn::WindowStart => column(WINDOW_START.to_string()),
-                        GroupColumn::WindowEnd => column(WINDOW_END.to_string()),
-                    }
-                } else {
-                    column(format!("c{}", keys + i - groups))
-                };
-                source.alias_qualified(qualifier.cloned(), field.name())
-            })
-            .collect();
-        let projection = LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(scan))?);
-        let upper = replace_aggregate(logical, projection)?;
-        let plan = StreamPlan::new(session, &upper)
-            .await?
-            .with_parallel_threshold(parallel_threshold);
+        let (plan, result_slot) =
+            plan_over_values(session, split, logical, &aggregate.output_schema(), parallel_threshold)
+                .await?;
         Ok((
             plan,
             Evaluation::Incremental {
@@ -269,4 +234,56 @@ impl WindowedStream {
                 .sum(),
         }
     }
+}
+
+/// The query above a split aggregate (HAVING, ORDER BY, projections),
+/// planned once over a slot that will hold the aggregate's values (`values`:
+/// key columns, then each aggregate's value). The slot's table also has the
+/// window bounds, for a windowed query that selects them.
+pub(crate) async fn plan_over_values(
+    session: &SessionContext,
+    split: &AggregateSplit,
+    logical: &LogicalPlan,
+    values: &SchemaRef,
+    parallel_threshold: usize,
+) -> DFResult<(StreamPlan, Arc<BatchSlot>)> {
+    // The values under plain names, then the aggregate's own output
+    // columns by position.
+    let renamed: Vec<Field> = values
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| f.as_ref().clone().with_name(format!("c{i}")))
+        .collect();
+    let result_slot = BatchSlot::new();
+    let table = SlotTable::windowed(Arc::new(Schema::new(renamed)), Arc::clone(&result_slot));
+    let scan =
+        LogicalPlanBuilder::scan(RESULT_TABLE, provider_as_source(Arc::new(table)), None)?.build()?;
+    let column =
+        |name: String| Expr::Column(Column::new(Some(TableReference::bare(RESULT_TABLE)), name));
+    let keys = split.keys.len();
+    let groups = split.group_columns.len();
+    let exprs: Vec<Expr> = split
+        .schema
+        .iter()
+        .enumerate()
+        .map(|(i, (qualifier, field))| {
+            let source = if i < groups {
+                match split.group_columns[i] {
+                    GroupColumn::Key(k) => column(format!("c{k}")),
+                    GroupColumn::WindowStart => column(WINDOW_START.to_string()),
+                    GroupColumn::WindowEnd => column(WINDOW_END.to_string()),
+                }
+            } else {
+                column(format!("c{}", keys + i - groups))
+            };
+            source.alias_qualified(qualifier.cloned(), field.name())
+        })
+        .collect();
+    let projection = LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(scan))?);
+    let upper = replace_aggregate(logical, projection)?;
+    let plan = StreamPlan::new(session, &upper)
+        .await?
+        .with_parallel_threshold(parallel_threshold);
+    Ok((plan, result_slot))
 }
