@@ -7,17 +7,17 @@
 //! GROUP BY; on one partition and on three.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use datafusion::datasource::MemTable;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sluice_core::{ClockChoice, ManualClock, StreamingContext};
 
 mod common;
-use common::{collect, random_batch, rows_of, same, schema, sum_squares};
+use common::{
+    collect, manual_context, random_batch, rows_of, run_batches, same, schema, sum_squares,
+};
 
 /// `(name, aggregate query over {s}, grouped)`.
 const QUERIES: &[(&str, &str, bool)] = &[
@@ -97,16 +97,7 @@ async fn check_case(seed: u64) {
     let batches: Vec<RecordBatch> = (0..rng.random_range(6..=16)).map(|_| random_batch(&mut rng)).collect();
     let partitions = if seed % 2 == 1 { 3 } else { 1 };
     let case = format!("seed {seed}: {} batches, {partitions} partition(s)", batches.len());
-    let session =
-        SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
-    session.register_udaf(sum_squares());
-    let ssc = StreamingContext::new(session, Duration::from_secs(1));
-    if partitions > 1 {
-        ssc.set_parallel_threshold(0).await;
-    }
-    let clock = Arc::new(ManualClock::new(0));
-    ssc.set_clock(ClockChoice::Manual(Arc::clone(&clock)));
-    let queue = ssc.queue_source("src", schema()).await.unwrap();
+    let (ssc, clock, queue) = manual_context(partitions).await;
     let mut seen = Vec::new();
     for (name, sql, grouped) in QUERIES {
         for emit in ["CHANGES", "SNAPSHOT"] {
@@ -117,16 +108,7 @@ async fn check_case(seed: u64) {
             seen.push((*name, *sql, *grouped, emit, collect(&ssc, &stream).await));
         }
     }
-    ssc.start().await.unwrap();
-    for (i, b) in batches.iter().enumerate() {
-        queue.push(b.clone()).unwrap();
-        clock.advance_ms(1_000);
-        tokio::time::timeout(Duration::from_secs(60), ssc.wait_for_batches(i as u64 + 1))
-            .await
-            .expect("batch ran")
-            .unwrap();
-    }
-    ssc.stop(true).await.unwrap();
+    run_batches(&ssc, &clock, &queue, &batches).await;
     for (name, sql, grouped, emit, got) in seen {
         let got = got.lock().unwrap().clone();
         assert_eq!(got.len(), batches.len(), "{case}: {name} {emit}: a result per batch");

@@ -16,13 +16,16 @@ use std::time::Duration;
 use arrow::array::{AsArray, Float64Array, Int64Array, RecordBatch, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::datasource::MemTable;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 use rand::{Rng, SeedableRng};
 use rand::rngs::StdRng;
 use sluice_core::{ClockChoice, ManualClock, StreamingContext};
 
 mod common;
-use common::{Cell, Seen, collect, random_batch, rows_of, same, schema, sum_squares};
+use common::{
+    Cell, Seen, collect, manual_context, random_batch, rows_of, run_batches, same, schema,
+    sum_squares,
+};
 
 /// The queries checked, `{w}` standing for the window relation.
 const QUERIES: &[(&str, &str)] = &[
@@ -100,16 +103,7 @@ async fn check_case(seed: u64) {
     // Odd seeds run every batch on the partitioned plan (3 partitions), where
     // a pane holds a key once per partition.
     let partitions = if seed % 2 == 1 { 3 } else { 1 };
-    let session =
-        SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
-    session.register_udaf(sum_squares());
-    let ssc = StreamingContext::new(session, Duration::from_secs(1));
-    if partitions > 1 {
-        ssc.set_parallel_threshold(0).await;
-    }
-    let clock = Arc::new(ManualClock::new(0));
-    ssc.set_clock(ClockChoice::Manual(Arc::clone(&clock)));
-    let queue = ssc.queue_source("src", schema()).await.unwrap();
+    let (ssc, clock, queue) = manual_context(partitions).await;
     let window = format!("window(src, '{length} seconds', '{slide} seconds')");
     let mut seen: Vec<(&str, &str, Seen)> = Vec::new();
     for (name, sql) in QUERIES {
@@ -118,16 +112,7 @@ async fn check_case(seed: u64) {
             .unwrap_or_else(|e| panic!("{case}: {name}: {e}"));
         seen.push((name, sql, collect(&ssc, name).await));
     }
-    ssc.start().await.unwrap();
-    for (i, b) in batches.iter().enumerate() {
-        queue.push(b.clone()).unwrap();
-        clock.advance_ms(1_000);
-        tokio::time::timeout(Duration::from_secs(60), ssc.wait_for_batches(i as u64 + 1))
-            .await
-            .expect("batch ran")
-            .unwrap();
-    }
-    ssc.stop(true).await.unwrap();
+    run_batches(&ssc, &clock, &queue, &batches).await;
 
     // Batch i (0-based) has time (i + 1) s; zero time 0.
     let expected_times: Vec<i64> = (1..=batches.len() as i64)

@@ -181,3 +181,49 @@ pub fn same(a: &[Vec<Cell>], b: &[Vec<Cell>]) -> bool {
         })
 }
 
+
+/// A context on a manual clock with the UDAF registered and a queue source
+/// `src`; `partitions > 1` runs every batch on the partitioned plan.
+pub async fn manual_context(
+    partitions: usize,
+) -> (
+    StreamingContext,
+    Arc<sluice_core::ManualClock>,
+    sluice_core::QueueHandle,
+) {
+    use datafusion::prelude::{SessionConfig, SessionContext};
+    let session =
+        SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
+    session.register_udaf(sum_squares());
+    let ssc = StreamingContext::new(session, std::time::Duration::from_secs(1));
+    if partitions > 1 {
+        ssc.set_parallel_threshold(0).await;
+    }
+    let clock = Arc::new(sluice_core::ManualClock::new(0));
+    ssc.set_clock(sluice_core::ClockChoice::Manual(Arc::clone(&clock)));
+    let queue = ssc.queue_source("src", schema()).await.unwrap();
+    (ssc, clock, queue)
+}
+
+/// Starts the job and runs `batches`, one per second (the first at 1 s),
+/// then stops.
+pub async fn run_batches(
+    ssc: &StreamingContext,
+    clock: &sluice_core::ManualClock,
+    queue: &sluice_core::QueueHandle,
+    batches: &[RecordBatch],
+) {
+    ssc.start().await.unwrap();
+    for (i, b) in batches.iter().enumerate() {
+        queue.push(b.clone()).unwrap();
+        clock.advance_ms(1_000);
+        tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            ssc.wait_for_batches(i as u64 + 1),
+        )
+        .await
+        .expect("batch ran")
+        .unwrap();
+    }
+    ssc.stop(true).await.unwrap();
+}
