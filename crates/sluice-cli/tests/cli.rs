@@ -393,3 +393,48 @@ fn hot_words_example_counts_the_last_20_seconds_every_10() {
         assert!(ns.windows(2).all(|w| w[0] >= w[1]), "{ns:?}");
     }
 }
+
+/// StateTracker1 (updateStateByKey): every batch prints every word's count
+/// over the stream so far (10 lines of 2 words a batch), and saves it.
+#[test]
+fn state_tracker1_example_counts_every_word_so_far() {
+    let out = repo_root().join("target/sql-examples/state_tracker1");
+    let _ = std::fs::remove_dir_all(&out);
+    let o = run_simulated(3, &[], "sql-examples/state_tracker1.sql");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = batches(&stdout(&o));
+    assert_eq!(got.iter().map(|b| b.0).collect::<Vec<_>>(), vec![5000, 10000, 15000]);
+    let mut last: BTreeMap<String, i64> = BTreeMap::new();
+    for (i, (t, rows)) in got.iter().enumerate() {
+        let counts: BTreeMap<String, i64> = rows.iter().map(|r| pair(r)).collect();
+        assert_eq!(counts.values().sum::<i64>(), 20 * (i as i64 + 1), "batch {t}");
+        // A word's count never drops and no word disappears.
+        for (w, n) in &last {
+            assert!(counts.get(w).is_some_and(|m| m >= n), "{w} at {t}");
+        }
+        let saved = std::fs::read_to_string(out.join(format!("output-{t}/part-00000"))).unwrap();
+        assert_eq!(saved.lines().collect::<Vec<_>>(), rows.iter().map(String::as_str).collect::<Vec<_>>());
+        last = counts;
+    }
+}
+
+/// StateTracker2 (mapWithState + stateSnapshots): the snapshot holds every
+/// word so far; the changes list only this batch's words, with the same
+/// running counts.
+#[test]
+fn state_tracker2_example_changes_agree_with_snapshots() {
+    let o = run_simulated(4, &[], "sql-examples/state_tracker2.sql");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = batches(&stdout(&o));
+    assert_eq!(got.len(), 8, "a snapshot and a change list per batch");
+    for (i, pair_of) in got.chunks(2).enumerate() {
+        let (snapshot, changes) = (&pair_of[0], &pair_of[1]);
+        assert_eq!(snapshot.0, (i as i64 + 1) * 1000);
+        let all: BTreeMap<String, i64> = snapshot.1.iter().map(|r| pair(r)).collect();
+        assert_eq!(all.values().sum::<i64>(), 10 * (i as i64 + 1));
+        assert!(!changes.1.is_empty() && changes.1.len() <= all.len());
+        for (w, n) in changes.1.iter().map(|r| pair(r)) {
+            assert_eq!(all.get(&w), Some(&n), "{w} at batch {}", i + 1);
+        }
+    }
+}
