@@ -7,7 +7,7 @@
 //! (`interleave`). So a batch costs what it touches, O(m), not O(all keys).
 //! Superseded and removed rows are dropped by a compaction once they
 //! outnumber the live ones (amortized O(1) per row written). No per-key heap
-//! object: per key, an index entry and a location.
+//! object: per key, an index entry and a packed location (8 bytes).
 //!
 //! The chunks are plain `RecordBatch`es, so a snapshot (for a checkpoint, or
 //! `EMIT SNAPSHOT`) is one `interleave` away, and could be written as Arrow
@@ -48,20 +48,31 @@ use crate::window::keys::WindowKeys;
 /// slack, trigger a compaction.
 const COMPACTION_SLACK: usize = 1024;
 
+/// The location of a key without state.
+const NOWHERE: u64 = u64::MAX;
+
+fn pack(chunk: usize, row: usize) -> u64 {
+    ((chunk as u64) << 32) | row as u64
+}
+
+fn unpack(location: u64) -> (usize, usize) {
+    ((location >> 32) as usize, (location & 0xffff_ffff) as usize)
+}
+
 /// Keys and their states; see the module docs.
 pub struct StateStore {
     schema: SchemaRef,
     key_columns: usize,
     keys: WindowKeys,
     chunks: Vec<RecordBatch>,
-    /// Per key index: its current row (chunk, row), `None` when it has no
-    /// state (removed, or only looked up).
-    location: Vec<Option<(usize, usize)>>,
+    /// Per key index: its current row, chunk and row packed in a `u64`
+    /// ([`NOWHERE`] when it has no state: removed, or only looked up).
+    location: Vec<u64>,
     live: usize,
     rows: usize,
     /// Per key index: the last lookup that took it (to take a key once).
-    seen: Vec<u64>,
-    lookups: u64,
+    seen: Vec<u32>,
+    lookups: u32,
     scratch: Vec<usize>,
 }
 
@@ -97,7 +108,7 @@ impl StateStore {
         self.keys.intern(key_columns, rows, &mut self.scratch)?;
         let n = self.keys.len();
         if self.location.len() < n {
-            self.location.resize(n, None);
+            self.location.resize(n, NOWHERE);
             self.seen.resize(n, 0);
         }
         Ok(())
@@ -107,6 +118,10 @@ impl StateStore {
     /// once, in the order first met.
     pub fn lookup(&mut self, key_columns: &[ArrayRef], rows: usize) -> DFResult<RecordBatch> {
         self.index(key_columns, rows)?;
+        if self.lookups == u32::MAX {
+            self.seen.iter_mut().for_each(|s| *s = 0);
+            self.lookups = 0;
+        }
         self.lookups += 1;
         let mut at = Vec::new();
         for &k in &self.scratch {
@@ -114,8 +129,8 @@ impl StateStore {
                 continue;
             }
             self.seen[k] = self.lookups;
-            if let Some(loc) = self.location[k] {
-                at.push(loc);
+            if self.location[k] != NOWHERE {
+                at.push(unpack(self.location[k]));
             }
         }
         self.gather(&at)
@@ -127,10 +142,10 @@ impl StateStore {
         self.index(&batch.columns()[..self.key_columns], batch.num_rows())?;
         let chunk = self.chunks.len();
         for (row, &k) in self.scratch.iter().enumerate() {
-            if self.location[k].is_none() {
+            if self.location[k] == NOWHERE {
                 self.live += 1;
             }
-            self.location[k] = Some((chunk, row));
+            self.location[k] = pack(chunk, row);
         }
         self.rows += batch.num_rows();
         self.chunks.push(batch);
@@ -142,7 +157,7 @@ impl StateStore {
     pub fn remove(&mut self, key_columns: &[ArrayRef], rows: usize) -> DFResult<()> {
         self.index(key_columns, rows)?;
         for &k in &self.scratch {
-            if self.location[k].take().is_some() {
+            if std::mem::replace(&mut self.location[k], NOWHERE) != NOWHERE {
                 self.live -= 1;
             }
         }
@@ -151,7 +166,12 @@ impl StateStore {
 
     /// Every key's current row.
     pub fn snapshot(&self) -> DFResult<RecordBatch> {
-        let at: Vec<(usize, usize)> = self.location.iter().flatten().copied().collect();
+        let at: Vec<(usize, usize)> = self
+            .location
+            .iter()
+            .filter(|&&l| l != NOWHERE)
+            .map(|&l| unpack(l))
+            .collect();
         self.gather(&at)
     }
 
@@ -175,13 +195,13 @@ impl StateStore {
             return Ok(());
         }
         let rows = self.snapshot()?;
-        let mask = BooleanArray::from_iter(self.location.iter().map(|l| Some(l.is_some())));
+        let mask = BooleanArray::from_iter(self.location.iter().map(|&l| Some(l != NOWHERE)));
         self.keys.retain(&mask)?;
         retain_by(&mut self.location, &mask);
         self.seen = vec![0; self.location.len()];
         // The snapshot lists live keys in index order, which `retain` kept.
         for (i, loc) in self.location.iter_mut().enumerate() {
-            *loc = Some((0, i));
+            *loc = pack(0, i);
         }
         self.rows = rows.num_rows();
         self.chunks = vec![rows];
@@ -195,8 +215,8 @@ impl StateStore {
             .map(|b| b.get_array_memory_size())
             .sum::<usize>()
             + self.keys.size()
-            + self.location.capacity() * std::mem::size_of::<Option<(usize, usize)>>()
-            + self.seen.capacity() * 8
+            + self.location.capacity() * 8
+            + self.seen.capacity() * 4
     }
 
     /// Chunks held (for tests of compaction).
