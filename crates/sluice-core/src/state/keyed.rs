@@ -2,10 +2,10 @@
 //! across all batches, kept as Arrow arrays in a [`StateStore`].
 //!
 //! Each batch, DataFusion's partial `AggregateExec` turns the batch's rows
-//! into one row of states per key it touched; the store gives those keys'
-//! stored states; `PartialReduce` merges the two (any aggregate merges its
-//! own states, a user's UDAF included) and the result replaces them in the
-//! store. `EMIT CHANGES` (Spark's `mapWithState`) then finishes the touched
+//! into one row of states per key it touched; the store finds those keys
+//! once in its index and gives their stored states; `PartialReduce` merges
+//! the two (any aggregate merges its own states, a user's UDAF included) and
+//! the result replaces them in the store. `EMIT CHANGES` (Spark's `mapWithState`) then finishes the touched
 //! keys only, so a batch costs what it touches; `EMIT SNAPSHOT` (Spark's
 //! `updateStateByKey`) finishes every key, every batch.
 //!
@@ -118,9 +118,6 @@ impl KeyedStream {
         let batches = self.batch_plan.execute(rows).await?;
         let touched = concat_batches(&self.batch_plan.schema(), &batches)?;
         let k = self.key_columns;
-        let stored = self
-            .store
-            .lookup(&touched.columns()[..k], touched.num_rows())?;
         // Without GROUP BY there is one key, which a batch touches only if
         // it has rows.
         let had_rows = k > 0
@@ -131,8 +128,22 @@ impl KeyedStream {
                 .flatten()
                 .sum::<i64>()
                 > 0;
-        let merged = self.merger.merge(vec![stored, touched]).await?;
-        self.store.upsert(&merged)?;
+        // One row per key (the partial step gives one per key per partition),
+        // then the touched keys' stored rows, found once in the index.
+        let touched = self.merger.merge(vec![touched]).await?;
+        let keys = self.store.find(&touched.columns()[..k], touched.num_rows())?;
+        let stored = self.store.rows_of(&keys)?;
+        let merged = self.merger.merge(vec![touched.clone(), stored]).await?;
+        // The merge lists keys as first met, `touched`'s order; if it ever
+        // did not, find them again.
+        let same_order = merged.num_rows() == touched.num_rows()
+            && (0..k).all(|c| merged.column(c).as_ref() == touched.column(c).as_ref());
+        let keys = if same_order {
+            keys
+        } else {
+            self.store.find(&merged.columns()[..k], merged.num_rows())?
+        };
+        self.store.put(&keys, &merged)?;
         let states = match self.mode {
             EmitMode::Changes if !had_rows => RecordBatch::new_empty(Arc::clone(&self.store_schema())),
             EmitMode::Changes => merged,

@@ -117,14 +117,27 @@ impl StateStore {
     /// The current rows of the keys in `key_columns` that have state, each
     /// once, in the order first met.
     pub fn lookup(&mut self, key_columns: &[ArrayRef], rows: usize) -> DFResult<RecordBatch> {
+        let keys = self.find(key_columns, rows)?;
+        self.rows_of(&keys)
+    }
+
+    /// The index of each row's key (keys not seen before get one, without
+    /// state).
+    pub fn find(&mut self, key_columns: &[ArrayRef], rows: usize) -> DFResult<Vec<usize>> {
         self.index(key_columns, rows)?;
+        Ok(std::mem::take(&mut self.scratch))
+    }
+
+    /// The current rows of the keys `keys` (from [`find`](Self::find)) that
+    /// have state, each once, in the order given.
+    pub fn rows_of(&mut self, keys: &[usize]) -> DFResult<RecordBatch> {
         if self.lookups == u32::MAX {
             self.seen.iter_mut().for_each(|s| *s = 0);
             self.lookups = 0;
         }
         self.lookups += 1;
         let mut at = Vec::new();
-        for &k in &self.scratch {
+        for &k in keys {
             if self.seen[k] == self.lookups {
                 continue;
             }
@@ -138,10 +151,23 @@ impl StateStore {
 
     /// Makes the rows of `batch` (one per key) those keys' current state.
     pub fn upsert(&mut self, batch: &RecordBatch) -> DFResult<()> {
+        let keys = self.find(&batch.columns()[..self.key_columns], batch.num_rows())?;
+        self.put(&keys, batch)
+    }
+
+    /// Makes row `i` of `batch` the state of key `keys[i]` (indices from
+    /// [`find`](Self::find) for these very keys; one row per key).
+    pub fn put(&mut self, keys: &[usize], batch: &RecordBatch) -> DFResult<()> {
         let batch = RecordBatch::try_new(Arc::clone(&self.schema), batch.columns().to_vec())?;
-        self.index(&batch.columns()[..self.key_columns], batch.num_rows())?;
+        if keys.len() != batch.num_rows() {
+            return datafusion::common::internal_err!(
+                "state store: {} rows for {} keys",
+                batch.num_rows(),
+                keys.len()
+            );
+        }
         let chunk = self.chunks.len();
-        for (row, &k) in self.scratch.iter().enumerate() {
+        for (row, &k) in keys.iter().enumerate() {
             if self.location[k] == NOWHERE {
                 self.live += 1;
             }
