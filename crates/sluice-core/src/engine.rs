@@ -254,7 +254,8 @@ impl Engine {
         let plan = stream.plan().clone();
         let slot = BatchSlot::new();
         self.register_slot(name, plan.schema(), Arc::clone(&slot))?;
-        let slide = stream.slide(self.batch_interval);
+        // It runs only when its input has rows (a window's input: at its slides).
+        let slide = lcm(stream.slide(self.batch_interval), self.slide_of(stream.input()));
         self.streams.push(StreamNode {
             name: name.to_string(),
             inputs: vec![stream.input().to_string()],
