@@ -87,10 +87,15 @@ impl StreamPlan {
         self
     }
 
+    /// Whether a batch with `input_rows` rows runs on the partitioned plan.
+    pub fn partitioned_for(&self, input_rows: usize) -> bool {
+        self.parallel.is_some() && input_rows >= self.parallel_threshold
+    }
+
     /// The plan a batch with `input_rows` rows runs on.
     pub fn plan_for(&self, input_rows: usize) -> &Arc<dyn ExecutionPlan> {
         match &self.parallel {
-            Some(p) if input_rows >= self.parallel_threshold => p,
+            Some(p) if self.partitioned_for(input_rows) => p,
             _ => &self.single,
         }
     }

@@ -128,9 +128,14 @@ impl KeyedStream {
                 .flatten()
                 .sum::<i64>()
                 > 0;
-        // One row per key (the partial step gives one per key per partition),
-        // then the touched keys' stored rows, found once in the index.
-        let touched = self.merger.merge(vec![touched]).await?;
+        // One row per key (on the partitioned plan the partial step gives one
+        // per key per partition), then the touched keys' stored rows, found
+        // once in the index.
+        let touched = if self.batch_plan.partitioned_for(rows) {
+            self.merger.merge(vec![touched]).await?
+        } else {
+            touched
+        };
         let keys = self.store.find(&touched.columns()[..k], touched.num_rows())?;
         let stored = self.store.rows_of(&keys)?;
         let merged = self.merger.merge(vec![touched.clone(), stored]).await?;
