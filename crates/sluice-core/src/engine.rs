@@ -47,6 +47,8 @@ pub struct StreamNode {
     /// The sources and streams it reads, by name.
     pub inputs: Vec<String>,
     pub plan: StreamPlan,
+    /// What it emits (its plan's output, plus what a stateful stream adds).
+    pub schema: SchemaRef,
     pub slot: Arc<BatchSlot>,
     /// The query as written (or a description, for Rust `transform`s).
     pub definition: String,
@@ -119,7 +121,7 @@ impl Engine {
         self.streams
             .iter()
             .find(|s| s.name == name)
-            .map(|s| (Arc::clone(&s.slot), s.plan.schema()))
+            .map(|s| (Arc::clone(&s.slot), Arc::clone(&s.schema)))
     }
 
     /// How often the source or stream `name` has rows: the batch interval,
@@ -233,6 +235,7 @@ impl Engine {
         self.streams.push(StreamNode {
             name: name.to_string(),
             inputs,
+            schema: plan.schema(),
             plan,
             slot,
             definition,
@@ -252,14 +255,16 @@ impl Engine {
     ) -> Result<()> {
         self.check_name_free(name, "stream")?;
         let plan = stream.plan().clone();
+        let schema = stream.schema();
         let slot = BatchSlot::new();
-        self.register_slot(name, plan.schema(), Arc::clone(&slot))?;
+        self.register_slot(name, Arc::clone(&schema), Arc::clone(&slot))?;
         // It runs only when its input has rows (a window's input: at its slides).
         let slide = lcm(stream.slide(self.batch_interval), self.slide_of(stream.input()));
         self.streams.push(StreamNode {
             name: name.to_string(),
             inputs: vec![stream.input().to_string()],
             plan,
+            schema,
             slot,
             definition,
             stateful: Some(Arc::new(Mutex::new(stream))),

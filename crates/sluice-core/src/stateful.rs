@@ -35,6 +35,14 @@ impl StatefulStream {
         }
     }
 
+    /// What it emits.
+    pub fn schema(&self) -> arrow::datatypes::SchemaRef {
+        match self {
+            Self::Window(w) => w.plan().schema(),
+            Self::Keyed(k) => k.schema(),
+        }
+    }
+
     /// How often it emits.
     pub fn slide(&self, interval: Duration) -> Duration {
         match self {

@@ -27,10 +27,16 @@ use crate::source::{SourceContext, SourceSpec};
 use crate::slot::{BatchSlot, SlotTable, WINDOW_END, WINDOW_START};
 use crate::wildcard::hide_columns;
 use crate::window::rewrite::{WindowCall, replace_window_calls};
-use crate::state::KeyedStream;
+use crate::state::evict::{add_evict_column, split_evict_plan};
+use crate::state::seed::seed_values;
+use crate::state::{KeyedOptions, KeyedStream, TIMED_OUT};
 use crate::stateful::StatefulStream;
 use crate::window::split::split_aggregate_over;
 use crate::window::{WindowSpec, WindowedStream};
+
+/// The options of a keyed (`EMIT`) stream.
+const STATE_TIMEOUT: &str = "state_timeout";
+const INITIAL_STATE: &str = "initial_state";
 
 /// What a statement gave back.
 #[derive(Debug)]
@@ -171,8 +177,26 @@ impl StreamingContext {
 
     async fn create_stream(&self, c: &CreateStream, text: &str) -> Result<StatementOutput> {
         self.check_not_started("create a stream").await?;
+        let keyed_options: &[&str] = if c.emit.is_some() {
+            &[STATE_TIMEOUT, INITIAL_STATE]
+        } else {
+            &[]
+        };
+        if c.emit.is_none()
+            && let Some(o) = [STATE_TIMEOUT, INITIAL_STATE]
+                .iter()
+                .find_map(|k| c.options.entry(k))
+        {
+            return Err(plan_error_at(
+                format!(
+                    "stream '{}': option '{}' is for running aggregates (... GROUP BY ... EMIT CHANGES | EMIT SNAPSHOT)",
+                    c.name, o.key
+                ),
+                o.location,
+            ));
+        }
         c.options
-            .check_known(&format!("stream '{}'", c.name), &[])?;
+            .check_known(&format!("stream '{}'", c.name), keyed_options)?;
         let mut query = c.query.clone();
         let window_table = {
             let engine = self.engine().lock().await;
@@ -244,13 +268,18 @@ impl StreamingContext {
         c: &CreateStream,
         text: &str,
         mode: EmitMode,
-        query: Box<sluice_sql::sqlparser::ast::Query>,
+        mut query: Box<sluice_sql::sqlparser::ast::Query>,
     ) -> Result<StatementOutput> {
-        let logical = self.plan_stream_query(c, query, "", None).await?;
         let emit = match mode {
             EmitMode::Changes => "EMIT CHANGES",
             EmitMode::Snapshot => "EMIT SNAPSHOT",
         };
+        if let Some(evict) = &c.evict {
+            add_evict_column(&mut query, &evict.predicate).map_err(|reason| {
+                plan_error_at(format!("stream '{}': {reason}", c.name), evict.location)
+            })?;
+        }
+        let logical = self.plan_stream_query(c, query, "", None).await?;
         let mut engine = self.engine().lock().await;
         let inputs = engine.inputs_of(&logical)?;
         let [input] = inputs.as_slice() else {
@@ -271,6 +300,13 @@ impl StreamingContext {
         let analyzed = state
             .analyzer()
             .execute_and_check(logical, state.config_options(), |_, _| {})?;
+        let (analyzed, evict) = match &c.evict {
+            Some(e) => {
+                let (main, evict) = split_evict_plan(&analyzed).map_err(|err| at(err.into(), e.location))?;
+                (main, Some(evict))
+            }
+            None => (analyzed, None),
+        };
         let split = split_aggregate_over(&analyzed, input, false).map_err(|reason| {
             plan_error_at(
                 format!(
@@ -280,6 +316,59 @@ impl StreamingContext {
                 c.query_location,
             )
         })?;
+        let keyless = |what: &str, location| {
+            Err(plan_error_at(
+                format!(
+                    "stream '{}': {what} needs keys to drop (GROUP BY); a global aggregate has one running value",
+                    c.name
+                ),
+                location,
+            ))
+        };
+        if split.keys.is_empty() {
+            if let Some(e) = &c.evict {
+                return keyless("EVICT WHEN", e.location);
+            }
+            if let Some(o) = c.options.entry(STATE_TIMEOUT) {
+                return keyless("state_timeout", o.location);
+            }
+        }
+        let timeout = c
+            .options
+            .get_duration(STATE_TIMEOUT)?
+            .map(|d| {
+                if d.is_zero() {
+                    Err(plan_error_at(
+                        format!("stream '{}': state_timeout must be longer than 0", c.name),
+                        option_place(&c.options, STATE_TIMEOUT),
+                    ))
+                } else {
+                    Ok(d)
+                }
+            })
+            .transpose()?;
+        if timeout.is_some() && analyzed.schema().has_column_with_unqualified_name(TIMED_OUT) {
+            return Err(plan_error_at(
+                format!(
+                    "stream '{}' has a column named '{TIMED_OUT}', which state_timeout adds; rename it",
+                    c.name
+                ),
+                c.query_location,
+            ));
+        }
+        let seed = match c.options.get(INITIAL_STATE) {
+            Some(table) => Some(
+                seed_values(self.session(), table, &split, &analyzed)
+                    .await
+                    .map_err(|reason| {
+                        plan_error_at(
+                            format!("stream '{}': initial_state '{table}': {reason}", c.name),
+                            option_place(&c.options, INITIAL_STATE),
+                        )
+                    })?,
+            ),
+            None => None,
+        };
         let keyed = KeyedStream::new(
             self.session(),
             input,
@@ -287,6 +376,11 @@ impl StreamingContext {
             &split,
             &analyzed,
             engine.parallel_threshold,
+            KeyedOptions {
+                timeout,
+                seed,
+                evict,
+            },
         )
         .await?;
         engine

@@ -32,7 +32,8 @@ pub use error::{Location, SqlError};
 pub use options::{OptionValue, Options};
 pub use script::{LocatedStatement, parse_script, split_statements};
 pub use statement::{
-    ColumnSpec, CreateSink, ExplainStream, CreateSource, CreateStream, EmitMode, SetVariable, SluiceStatement,
+    ColumnSpec, CreateSink, CreateSource, CreateStream, EmitMode, EvictWhen, ExplainStream, SetVariable,
+    SluiceStatement,
     normalize_ident,
 };
 

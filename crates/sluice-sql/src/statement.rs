@@ -39,7 +39,7 @@ pub enum EmitMode {
     Snapshot,
 }
 
-/// `CREATE STREAM name [WITH (...)] AS <query> [EMIT CHANGES | EMIT SNAPSHOT]`
+/// `CREATE STREAM name [WITH (...)] AS <query> [EMIT CHANGES | EMIT SNAPSHOT [EVICT WHEN <predicate>]]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateStream {
     pub name: String,
@@ -49,6 +49,8 @@ pub struct CreateStream {
     /// Where the query starts.
     pub query_location: Location,
     pub emit: Option<EmitMode>,
+    /// `EVICT WHEN <predicate>` (only after `EMIT`).
+    pub evict: Option<EvictWhen>,
 }
 
 /// `CREATE SINK name FROM stream WITH (connector = '...', ...)`
@@ -121,8 +123,8 @@ pub(crate) fn parse_statement_tokens(
     match (first, second) {
         ("CREATE", "SOURCE") => StatementParser::new(tokens, start).create_source(),
         ("CREATE", "STREAM") => {
-            let (tokens, emit) = strip_emit(tokens)?;
-            StatementParser::new(tokens, start).create_stream(emit)
+            let (tokens, emit, evict) = strip_emit(tokens)?;
+            StatementParser::new(tokens, start).create_stream(emit, evict)
         }
         ("CREATE", "SINK") => StatementParser::new(tokens, start).create_sink(),
         ("SET", name) if SLUICE_SETTINGS.contains(&name.to_ascii_lowercase().as_str()) => {
@@ -132,37 +134,106 @@ pub(crate) fn parse_statement_tokens(
     }
 }
 
-/// Takes a trailing `EMIT CHANGES` / `EMIT SNAPSHOT` off a stream's tokens
-/// before the query is parsed (else `FROM t EMIT CHANGES` reads `EMIT` as an alias).
+/// `EVICT WHEN <predicate>` after `EMIT ...`: keys whose running values
+/// satisfy the predicate after a batch are emitted, then dropped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvictWhen {
+    pub predicate: sqlparser::ast::Expr,
+    /// Where the predicate starts.
+    pub location: Location,
+}
+
+/// Takes a trailing `EMIT CHANGES | EMIT SNAPSHOT [EVICT WHEN <predicate>]`
+/// off a stream's tokens before the query is parsed (else `FROM t EMIT
+/// CHANGES` reads `EMIT` as an alias).
 fn strip_emit(
     mut tokens: Vec<TokenWithSpan>,
-) -> Result<(Vec<TokenWithSpan>, Option<EmitMode>), SqlError> {
-    let words: Vec<usize> = (0..tokens.len())
-        .filter(|&i| !is_blank(&tokens[i].token))
-        .rev()
-        .take(2)
+) -> Result<(Vec<TokenWithSpan>, Option<EmitMode>, Option<EvictWhen>), SqlError> {
+    let solid: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !is_blank(&tokens[i].token) && tokens[i].token != Token::SemiColon)
         .collect();
-    if let [last, before] = words[..] {
-        let emit = match word_upper(&tokens[last].token).as_str() {
-            "CHANGES" => Some(EmitMode::Changes),
-            "SNAPSHOT" => Some(EmitMode::Snapshot),
-            _ => None,
-        };
-        if word_upper(&tokens[before].token) == "EMIT" {
-            if emit.is_none() {
-                return Err(SqlError::new(
-                    format!(
-                        "expected CHANGES or SNAPSHOT after EMIT, found {}",
-                        tokens[last].token
-                    ),
-                    tokens[last].span.start.into(),
-                ));
+    let mut depth = 0i32;
+    let mut found = None;
+    for (n, &i) in solid.iter().enumerate() {
+        match &tokens[i].token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            t if depth == 0 && word_upper(t) == "EMIT" => {
+                let mode = solid.get(n + 1).and_then(|&j| {
+                    match word_upper(&tokens[j].token).as_str() {
+                        "CHANGES" => Some(EmitMode::Changes),
+                        "SNAPSHOT" => Some(EmitMode::Snapshot),
+                        _ => None,
+                    }
+                });
+                match mode {
+                    Some(mode) => found = Some((n, mode)),
+                    // `EMIT <something else>` at the very end is a misspelt mode.
+                    None if n + 2 == solid.len() => {
+                        let last = &tokens[solid[n + 1]];
+                        return Err(SqlError::new(
+                            format!("expected CHANGES or SNAPSHOT after EMIT, found {}", last.token),
+                            last.span.start.into(),
+                        ));
+                    }
+                    None => {}
+                }
             }
-            tokens.truncate(before);
-            return Ok((tokens, emit));
+            _ => {}
         }
     }
-    Ok((tokens, None))
+    let Some((n, mode)) = found else {
+        return Ok((tokens, None, None));
+    };
+    let rest: Vec<TokenWithSpan> = solid[n + 2..].iter().map(|&i| tokens[i].clone()).collect();
+    let evict = if rest.is_empty() {
+        None
+    } else {
+        let wrong = if word_upper(&rest[0].token) != "EVICT" {
+            Some(&rest[0])
+        } else {
+            rest.get(1).filter(|t| word_upper(&t.token) != "WHEN")
+        };
+        if rest.len() == 1 && wrong.is_none() {
+            return Err(SqlError::new(
+                "expected WHEN <predicate> after EVICT",
+                rest[0].span.end.into(),
+            ));
+        }
+        if let Some(t) = wrong {
+            return Err(SqlError::new(
+                format!(
+                    "expected EVICT WHEN <predicate> or the end of the statement after EMIT, found {}",
+                    t.token
+                ),
+                t.span.start.into(),
+            ));
+        }
+        let Some(first) = rest.get(2) else {
+            return Err(SqlError::new(
+                "expected a predicate after EVICT WHEN",
+                rest[rest.len() - 1].span.end.into(),
+            ));
+        };
+        let location: Location = first.span.start.into();
+        let mut parser = Parser::new(&DIALECT).with_tokens_with_locations(rest[2..].to_vec());
+        let predicate = parser
+            .parse_expr()
+            .map_err(|e| SqlError::from_parser(e, location))?;
+        let next = parser.next_token();
+        if next.token != Token::EOF {
+            return Err(SqlError::new(
+                format!("unexpected {} after the EVICT WHEN predicate", next.token),
+                next.span.start.into(),
+            ));
+        }
+        Some(EvictWhen {
+            predicate,
+            location,
+        })
+    };
+    tokens.truncate(solid[n]);
+    Ok((tokens, Some(mode), evict))
 }
 
 fn word_upper(t: &Token) -> String {
@@ -271,7 +342,11 @@ impl StatementParser {
         }))
     }
 
-    fn create_stream(mut self, emit: Option<EmitMode>) -> Result<SluiceStatement, SqlError> {
+    fn create_stream(
+        mut self,
+        emit: Option<EmitMode>,
+        evict: Option<EvictWhen>,
+    ) -> Result<SluiceStatement, SqlError> {
         self.expect_word("CREATE")?;
         self.expect_word("STREAM")?;
         let (name, location) = self.name()?;
@@ -307,6 +382,7 @@ impl StatementParser {
             query,
             query_location,
             emit,
+            evict,
         }))
     }
 
@@ -500,6 +576,35 @@ mod tests {
         };
         assert_eq!(s.emit, Some(EmitMode::Snapshot));
         assert_eq!(s.query.to_string(), "SELECT * FROM words");
+        assert_eq!(s.evict, None);
+    }
+
+    #[test]
+    fn create_stream_with_evict_when() {
+        let SluiceStatement::CreateStream(s) = one(
+            "CREATE STREAM t AS SELECT word, count(*) AS n FROM words GROUP BY word\nEMIT CHANGES EVICT WHEN n >= (3 + 1);",
+        ) else {
+            panic!()
+        };
+        assert_eq!(s.emit, Some(EmitMode::Changes));
+        let evict = s.evict.unwrap();
+        assert_eq!(evict.predicate.to_string(), "n >= (3 + 1)");
+        assert_eq!(evict.location, Location::new(2, 25));
+        assert_eq!(s.query.to_string(), "SELECT word, count(*) AS n FROM words GROUP BY word");
+        let err = |sql: &str| parse_script(sql).unwrap_err().message;
+        assert!(
+            err("CREATE STREAM t AS SELECT k, count(*) FROM s GROUP BY k EMIT CHANGES EVICT n > 1")
+                .contains("expected EVICT WHEN <predicate> or the end of the statement after EMIT, found n"),
+        );
+        assert!(err("CREATE STREAM t AS SELECT k, count(*) FROM s GROUP BY k EMIT CHANGES EVICT WHEN").contains("expected a predicate after EVICT WHEN"));
+        assert!(err("CREATE STREAM t AS SELECT k, count(*) FROM s GROUP BY k EMIT CHANGES EVICT").contains("expected WHEN <predicate> after EVICT"));
+        assert!(err("CREATE STREAM t AS SELECT k, count(*) FROM s GROUP BY k EMIT CHANGES EVICT WHEN n > 1 2").contains("unexpected 2 after the EVICT WHEN predicate"));
+        assert!(err("CREATE STREAM t AS SELECT k FROM s EMIT CHANGE").contains("expected CHANGES or SNAPSHOT after EMIT, found CHANGE"));
+        // A column called emit is still a column.
+        let SluiceStatement::CreateStream(s) = one("CREATE STREAM t AS SELECT emit FROM s") else {
+            panic!()
+        };
+        assert_eq!(s.emit, None);
     }
 
     #[test]

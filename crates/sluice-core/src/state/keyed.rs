@@ -9,16 +9,23 @@
 //! keys only, so a batch costs what it touches; `EMIT SNAPSHOT` (Spark's
 //! `updateStateByKey`) finishes every key, every batch.
 //!
+//! Options: `state_timeout` (a key idle that long is emitted once more with
+//! `timed_out = true`, then dropped; the stream gets a last column
+//! `timed_out`), `initial_state` ([`super::seed`]) and `EVICT WHEN`
+//! ([`super::evict`]).
+//!
 //! ```sql
-//! CREATE STREAM totals AS
+//! CREATE STREAM totals WITH (state_timeout = '30 seconds') AS
 //!   SELECT word, count(*) AS n FROM words GROUP BY word EMIT CHANGES;
 //! ```
 
 use std::sync::Arc;
 
-use arrow::array::{AsArray, RecordBatch};
-use arrow::compute::concat_batches;
-use arrow::datatypes::{Int64Type, SchemaRef};
+use std::time::Duration;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch};
+use arrow::compute::{cast, concat_batches, filter_record_batch};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use datafusion::error::Result as DFResult;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::aggregates::AggregateMode;
@@ -32,6 +39,22 @@ use crate::window::merge::PartialMerger;
 use crate::window::partial::PartialAggregate;
 use crate::window::split::AggregateSplit;
 use crate::window::stream::plan_over_values;
+
+/// The column a stream with `state_timeout` gets: whether the row is a
+/// key's last, as it times out.
+pub const TIMED_OUT: &str = "timed_out";
+
+/// What `WITH (...)` and `EVICT WHEN` add to a keyed stream.
+#[derive(Default)]
+pub struct KeyedOptions {
+    /// `state_timeout`: keys idle for longer are emitted once more, then dropped.
+    pub timeout: Option<Duration>,
+    /// `initial_state`: the aggregate's values to start from (key columns,
+    /// then each aggregate's value; see [`super::seed`]).
+    pub seed: Option<RecordBatch>,
+    /// `EVICT WHEN`: `(key columns, evict)` over the aggregate ([`super::evict`]).
+    pub evict: Option<LogicalPlan>,
+}
 
 /// A stream of running aggregates per key.
 pub struct KeyedStream {
@@ -51,6 +74,12 @@ pub struct KeyedStream {
     result_slot: Arc<BatchSlot>,
     /// Aggregates as written, for EXPLAIN.
     names: Vec<String>,
+    timeout_ms: Option<i64>,
+    /// Seed states, put in at the first batch.
+    seed: Option<RecordBatch>,
+    /// `(key columns, evict)` over the touched keys' values.
+    evict: Option<(StreamPlan, Arc<BatchSlot>)>,
+    schema: SchemaRef,
 }
 
 impl KeyedStream {
@@ -62,6 +91,7 @@ impl KeyedStream {
         split: &AggregateSplit,
         logical: &LogicalPlan,
         parallel_threshold: usize,
+        options: KeyedOptions,
     ) -> DFResult<Self> {
         let lowered = PartialAggregate::new(session, split).await?;
         let batch_plan = lowered.partial_plan(
@@ -93,6 +123,27 @@ impl KeyedStream {
         let (plan, result_slot) =
             plan_over_values(session, split, logical, &finisher.schema(), parallel_threshold)
                 .await?;
+        let evict = match &options.evict {
+            Some(evict) => Some(
+                plan_over_values(session, split, evict, &finisher.schema(), parallel_threshold)
+                    .await?,
+            ),
+            None => None,
+        };
+        let mut schema = plan.schema();
+        if options.timeout.is_some() {
+            let mut fields = schema.fields().to_vec();
+            fields.push(Arc::new(Field::new(TIMED_OUT, DataType::Boolean, false)));
+            schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+        }
+        let seed = match options.seed {
+            Some(values) => Some(seed_states(&values, &state_schema)?),
+            None => None,
+        };
+        let mut store = StateStore::new(Arc::clone(&state_schema), key_columns)?;
+        if options.timeout.is_some() {
+            store = store.with_idle_tracking();
+        }
         Ok(Self {
             input: input.to_string(),
             mode,
@@ -101,10 +152,14 @@ impl KeyedStream {
             rows_column,
             merger,
             finisher,
-            store: StateStore::new(state_schema, key_columns)?,
+            store,
             plan,
             result_slot,
             names: lowered.calls.iter().map(|c| c.name.clone()).collect(),
+            timeout_ms: options.timeout.map(|d| d.as_millis() as i64),
+            seed,
+            evict,
+            schema,
         })
     }
 
@@ -112,9 +167,19 @@ impl KeyedStream {
         &self.plan
     }
 
+    /// What it emits: the query's columns, then `timed_out` with a timeout.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
     /// Takes in batch `t` (the input's slot holds its `rows` rows) and
     /// returns what the stream emits.
     pub async fn run(&mut self, t: i64, rows: usize) -> DFResult<Vec<RecordBatch>> {
+        if let Some(seed) = self.seed.take() {
+            let seed = self.merger.merge(vec![seed]).await?;
+            let keys = self.store.find(&seed.columns()[..self.key_columns], seed.num_rows())?;
+            self.store.put_at(&keys, &seed, Some(t))?;
+        }
         let batches = self.batch_plan.execute(rows).await?;
         let touched = concat_batches(&self.batch_plan.schema(), &batches)?;
         let k = self.key_columns;
@@ -148,33 +213,89 @@ impl KeyedStream {
         } else {
             self.store.find(&merged.columns()[..k], merged.num_rows())?
         };
-        self.store.put(&keys, &merged)?;
-        let states = match self.mode {
-            EmitMode::Changes if !had_rows => RecordBatch::new_empty(Arc::clone(&self.store_schema())),
-            EmitMode::Changes => merged,
-            EmitMode::Snapshot => self.store.snapshot()?,
+        self.store.put_at(&keys, &merged, Some(t))?;
+        let timed_out = match self.timeout_ms {
+            Some(ms) => Some(self.store.take_idle(t - ms)?),
+            None => None,
         };
-        let finishing: Vec<usize> = (0..self.rows_column).collect();
-        let values = if states.num_rows() == 0 && k == 0 {
-            // A global aggregate with nothing to emit.
-            RecordBatch::new_empty(self.finisher.schema())
-        } else {
-            self.finisher.merge(vec![states.project(&finishing)?]).await?
+        let touched_values = self.finish(&merged, had_rows).await?;
+        let values = match self.mode {
+            EmitMode::Changes => touched_values.clone(),
+            EmitMode::Snapshot => {
+                let all = self.store.snapshot()?;
+                self.finish(&all, true).await?
+            }
         };
-        let n = values.num_rows();
-        self.result_slot.set_contents(SlotContents {
-            batch_time: t,
-            batches: Arc::new(vec![values]),
-            rows: n,
-            ..Default::default()
-        });
-        let out = self.plan.execute(n).await;
-        self.result_slot.clear();
-        out
+        let mut out = self.emit(t, values, Some(false)).await?;
+        if let Some(timed_out) = timed_out
+            && timed_out.num_rows() > 0
+        {
+            let values = self.finish(&timed_out, true).await?;
+            out.extend(self.emit(t, values, Some(true)).await?);
+        }
+        if self.evict.is_some() && touched_values.num_rows() > 0 {
+            self.evict(t, touched_values).await?;
+        }
+        Ok(out)
     }
 
-    fn store_schema(&self) -> SchemaRef {
-        self.batch_plan.schema()
+    /// The values of the keys in `states` (state rows); `any`: whether a
+    /// global aggregate has anything to emit.
+    async fn finish(&mut self, states: &RecordBatch, any: bool) -> DFResult<RecordBatch> {
+        if self.key_columns == 0 && (!any || states.num_rows() == 0) {
+            return Ok(RecordBatch::new_empty(self.finisher.schema()));
+        }
+        let finishing: Vec<usize> = (0..self.rows_column).collect();
+        self.finisher.merge(vec![states.project(&finishing)?]).await
+    }
+
+    /// The query over `values`, with `timed_out` set to `flag` if the stream
+    /// has the column.
+    async fn emit(
+        &mut self,
+        t: i64,
+        values: RecordBatch,
+        flag: Option<bool>,
+    ) -> DFResult<Vec<RecordBatch>> {
+        let out = run_over(&self.plan, &self.result_slot, t, values).await?;
+        if self.timeout_ms.is_none() {
+            return Ok(out);
+        }
+        let flag = flag.unwrap_or(false);
+        out.into_iter()
+            .map(|b| {
+                let mut columns = b.columns().to_vec();
+                columns.push(Arc::new(BooleanArray::from(vec![flag; b.num_rows()])) as ArrayRef);
+                Ok(RecordBatch::try_new(self.schema(), columns)?)
+            })
+            .collect()
+    }
+
+    /// Drops the keys among `values` (the touched keys' values) that
+    /// `EVICT WHEN` selects.
+    async fn evict(&mut self, t: i64, values: RecordBatch) -> DFResult<()> {
+        let Some((plan, slot)) = &self.evict else {
+            return Ok(());
+        };
+        let k = self.key_columns;
+        for b in run_over(plan, slot, t, values).await? {
+            let Some(flag) = b.column(k).as_boolean_opt() else {
+                return datafusion::common::internal_err!(
+                    "EVICT WHEN gave {} (schema {:?}), not a boolean",
+                    b.column(k).data_type(), b.schema()
+                );
+            };
+            // NULL (unknown) does not evict, as in WHERE.
+            let mask = match flag.nulls() {
+                Some(_) => arrow::compute::prep_null_mask_filter(flag),
+                None => flag.clone(),
+            };
+            let chosen = filter_record_batch(&b, &mask)?;
+            if chosen.num_rows() > 0 {
+                self.store.remove(&chosen.columns()[..k], chosen.num_rows())?;
+            }
+        }
+        Ok(())
     }
 
     /// What EXPLAIN says: `(item, detail)` rows.
@@ -191,6 +312,21 @@ impl KeyedStream {
                 self.store.size()
             ),
         )];
+        if let Some(ms) = self.timeout_ms {
+            rows.push((
+                "state_timeout".into(),
+                format!(
+                    "{}: a key idle longer is emitted once with timed_out = true, then dropped",
+                    sluice_sql::format_duration(Duration::from_millis(ms as u64))
+                ),
+            ));
+        }
+        if let Some((plan, _)) = &self.evict {
+            rows.push((
+                "evict when".into(),
+                format!("touched keys whose values pass it are emitted, then dropped:\n{}", plan.display()),
+            ));
+        }
         for name in &self.names {
             rows.push((
                 name.clone(),
@@ -205,4 +341,44 @@ impl KeyedStream {
     pub fn state_size(&self) -> usize {
         self.store.size()
     }
+}
+
+/// Runs `plan` over `values` put in its slot for batch `t`.
+async fn run_over(
+    plan: &StreamPlan,
+    slot: &BatchSlot,
+    t: i64,
+    values: RecordBatch,
+) -> DFResult<Vec<RecordBatch>> {
+    let n = values.num_rows();
+    slot.set_contents(SlotContents {
+        batch_time: t,
+        batches: Arc::new(vec![values]),
+        rows: n,
+        ..Default::default()
+    });
+    let out = plan.execute(n).await;
+    slot.clear();
+    out
+}
+
+/// Seed values (key columns, then one value per aggregate) as state rows:
+/// each value is its aggregate's one state column; the hidden row count is 1.
+fn seed_states(values: &RecordBatch, state_schema: &SchemaRef) -> DFResult<RecordBatch> {
+    let fields = state_schema.fields();
+    if values.num_columns() + 1 != fields.len() {
+        return datafusion::common::plan_err!(
+            "initial_state: {} seed columns for {} state columns",
+            values.num_columns(),
+            fields.len() - 1
+        );
+    }
+    let mut columns = values
+        .columns()
+        .iter()
+        .zip(fields.iter())
+        .map(|(c, f)| cast(c, f.data_type()))
+        .collect::<Result<Vec<_>, _>>()?;
+    columns.push(Arc::new(Int64Array::from(vec![1i64; values.num_rows()])));
+    Ok(RecordBatch::try_new(Arc::clone(state_schema), columns)?)
 }

@@ -41,6 +41,7 @@ use arrow::compute::interleave;
 use arrow::datatypes::SchemaRef;
 use datafusion::error::Result as DFResult;
 
+use super::idle::IdleKeys;
 use crate::window::additive::retain_by;
 use crate::window::keys::WindowKeys;
 
@@ -74,6 +75,8 @@ pub struct StateStore {
     seen: Vec<u32>,
     lookups: u32,
     scratch: Vec<usize>,
+    /// When each key last got rows, if kept (for timeouts).
+    idle: Option<IdleKeys>,
 }
 
 impl StateStore {
@@ -92,7 +95,15 @@ impl StateStore {
             seen: Vec::new(),
             lookups: 0,
             scratch: Vec::new(),
+            idle: None,
         })
+    }
+
+    /// Also keeps when each key last got rows ([`put_at`](Self::put_at)),
+    /// for [`take_idle`](Self::take_idle).
+    pub fn with_idle_tracking(mut self) -> Self {
+        self.idle = Some(IdleKeys::default());
+        self
     }
 
     /// Keys with state.
@@ -156,8 +167,18 @@ impl StateStore {
     }
 
     /// Makes row `i` of `batch` the state of key `keys[i]` (indices from
-    /// [`find`](Self::find) for these very keys; one row per key).
+    /// [`find`](Self::find) for these very keys; one row per key). The
+    /// indices are stale afterwards (a compaction renumbers keys).
     pub fn put(&mut self, keys: &[usize], batch: &RecordBatch) -> DFResult<()> {
+        self.put_at(keys, batch, None)
+    }
+
+    /// [`put`](Self::put), the keys having got rows at batch time `t` (if
+    /// the store keeps times).
+    pub fn put_at(&mut self, keys: &[usize], batch: &RecordBatch, t: Option<i64>) -> DFResult<()> {
+        if let (Some(idle), Some(t)) = (self.idle.as_mut(), t) {
+            idle.touch(keys, t);
+        }
         let batch = RecordBatch::try_new(Arc::clone(&self.schema), batch.columns().to_vec())?;
         if keys.len() != batch.num_rows() {
             return datafusion::common::internal_err!(
@@ -188,6 +209,24 @@ impl StateStore {
             }
         }
         self.compact_if_needed()
+    }
+
+    /// Takes out the keys whose last rows came before `threshold`: their
+    /// rows, and they are removed.
+    pub fn take_idle(&mut self, threshold: i64) -> DFResult<RecordBatch> {
+        let Some(idle) = self.idle.as_mut() else {
+            return Ok(RecordBatch::new_empty(Arc::clone(&self.schema)));
+        };
+        let location = &self.location;
+        let keys = idle.take_before(threshold, |k| location[k] != NOWHERE);
+        let at: Vec<(usize, usize)> = keys.iter().map(|&k| unpack(self.location[k])).collect();
+        let rows = self.gather(&at)?;
+        for k in keys {
+            self.location[k] = NOWHERE;
+            self.live -= 1;
+        }
+        self.compact_if_needed()?;
+        Ok(rows)
     }
 
     /// Every key's current row.
@@ -224,6 +263,9 @@ impl StateStore {
         let mask = BooleanArray::from_iter(self.location.iter().map(|&l| Some(l != NOWHERE)));
         self.keys.retain(&mask)?;
         retain_by(&mut self.location, &mask);
+        if let Some(idle) = self.idle.as_mut() {
+            idle.retain(&mask);
+        }
         self.seen = vec![0; self.location.len()];
         // The snapshot lists live keys in index order, which `retain` kept.
         for (i, loc) in self.location.iter_mut().enumerate() {
@@ -243,6 +285,7 @@ impl StateStore {
             + self.keys.size()
             + self.location.capacity() * 8
             + self.seen.capacity() * 4
+            + self.idle.as_ref().map_or(0, IdleKeys::size)
     }
 
     /// Chunks held (for tests of compaction).
