@@ -379,4 +379,58 @@ mod tests {
         // Superseded rows were compacted away along the way.
         assert!(store.chunk_count() < 400, "{} chunks", store.chunk_count());
     }
+
+    /// Keys touched at random times, through removals and compactions:
+    /// `take_idle` gives exactly the live keys last touched before the
+    /// threshold, each once.
+    #[test]
+    fn idle_keys_survive_compactions() {
+        let mut seed = 11u64;
+        let mut next = |n: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let mut store = StateStore::new(schema(), 1).unwrap().with_idle_tracking();
+        let mut last: HashMap<i64, i64> = HashMap::new();
+        for t in 1..400i64 {
+            let mut ks: Vec<i64> = (0..next(200)).map(|_| next(3000) as i64).collect();
+            ks.sort();
+            ks.dedup();
+            let b = RecordBatch::try_new(
+                schema(),
+                vec![
+                    Arc::new(Int64Array::from(ks.clone())),
+                    Arc::new(Int64Array::from(vec![t; ks.len()])),
+                ],
+            )
+            .unwrap();
+            let keys = store.find(&b.columns()[..1], b.num_rows()).unwrap();
+            store.put_at(&keys, &b, Some(t)).unwrap();
+            for k in &ks {
+                last.insert(*k, t);
+            }
+            if next(4) == 0 {
+                let gone: Vec<i64> = (0..next(100)).map(|_| next(3000) as i64).collect();
+                let n = gone.len();
+                store.remove(&[Arc::new(Int64Array::from(gone.clone()))], n).unwrap();
+                for k in gone {
+                    last.remove(&k);
+                }
+            }
+            let threshold = t - 1 - next(20) as i64;
+            let mut taken: Vec<i64> = pairs(&store.take_idle(threshold).unwrap())
+                .into_iter()
+                .map(|(k, _)| k.unwrap())
+                .collect();
+            taken.sort();
+            let mut want: Vec<i64> =
+                last.iter().filter(|(_, l)| **l < threshold).map(|(k, _)| *k).collect();
+            want.sort();
+            assert_eq!(taken, want, "at {t}");
+            for k in want {
+                last.remove(&k);
+            }
+            assert_eq!(store.len(), last.len(), "at {t}");
+        }
+    }
 }
