@@ -46,7 +46,8 @@ pub struct StreamNode {
     pub name: String,
     /// The sources and streams it reads, by name.
     pub inputs: Vec<String>,
-    pub plan: StreamPlan,
+    /// Its plan (none for a stream kept by a Rust function).
+    pub plan: Option<StreamPlan>,
     /// What it emits (its plan's output, plus what a stateful stream adds).
     pub schema: SchemaRef,
     pub slot: Arc<BatchSlot>,
@@ -236,7 +237,7 @@ impl Engine {
             name: name.to_string(),
             inputs,
             schema: plan.schema(),
-            plan,
+            plan: Some(plan),
             slot,
             definition,
             stateful: None,
@@ -254,7 +255,7 @@ impl Engine {
         definition: String,
     ) -> Result<()> {
         self.check_name_free(name, "stream")?;
-        let plan = stream.plan().clone();
+        let plan = stream.plan().cloned();
         let schema = stream.schema();
         let slot = BatchSlot::new();
         self.register_slot(name, Arc::clone(&schema), Arc::clone(&slot))?;
@@ -418,10 +419,13 @@ impl Engine {
                         .run(t, zero, self.batch_interval, &contents)
                         .await
                 }
-                _ => {
-                    let rows = inputs.iter().map(|s| s.rows()).sum();
-                    stream.plan.execute(rows).await.map(Some)
-                }
+                _ => match &stream.plan {
+                    Some(plan) => {
+                        let rows = inputs.iter().map(|s| s.rows()).sum();
+                        plan.execute(rows).await.map(Some)
+                    }
+                    None => datafusion::common::internal_err!("a stream without a plan or state"),
+                },
             };
             match out.map_err(|source| SluiceError::Execution {
                 stream: stream.name.clone(),

@@ -2,20 +2,33 @@
 //! aggregates — behind one face for the engine: run a batch (maybe emitting
 //! nothing), explain, measure.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use datafusion::error::Result as DFResult;
+use tokio::sync::Mutex;
 
 use crate::plan::StreamPlan;
 use crate::slot::SlotContents;
 use crate::state::KeyedStream;
+use crate::state::function::KeyedFunction;
 use crate::window::WindowedStream;
 
 /// A stream with state between batches.
 pub enum StatefulStream {
     Window(WindowedStream),
     Keyed(KeyedStream),
+    /// `map_with_state` / `update_state_by_key`: a Rust function per key.
+    Function(Box<dyn KeyedFunction>),
+    /// `state_snapshots()` of a `Function` stream: every key and its state,
+    /// read after that stream ran (it is this stream's input).
+    Snapshots {
+        of: Arc<Mutex<StatefulStream>>,
+        input: String,
+        schema: SchemaRef,
+    },
 }
 
 impl StatefulStream {
@@ -24,14 +37,17 @@ impl StatefulStream {
         match self {
             Self::Window(w) => &w.spec.input,
             Self::Keyed(k) => &k.input,
+            Self::Function(f) => f.input(),
+            Self::Snapshots { input, .. } => input,
         }
     }
 
-    /// The plan of its output.
-    pub fn plan(&self) -> &StreamPlan {
+    /// The plan of its output (none for a Rust function's).
+    pub fn plan(&self) -> Option<&StreamPlan> {
         match self {
-            Self::Window(w) => w.plan(),
-            Self::Keyed(k) => k.plan(),
+            Self::Window(w) => Some(w.plan()),
+            Self::Keyed(k) => Some(k.plan()),
+            Self::Function(_) | Self::Snapshots { .. } => None,
         }
     }
 
@@ -40,6 +56,8 @@ impl StatefulStream {
         match self {
             Self::Window(w) => w.plan().schema(),
             Self::Keyed(k) => k.schema(),
+            Self::Function(f) => f.schema(),
+            Self::Snapshots { schema, .. } => Arc::clone(schema),
         }
     }
 
@@ -47,7 +65,7 @@ impl StatefulStream {
     pub fn slide(&self, interval: Duration) -> Duration {
         match self {
             Self::Window(w) => w.spec.slide_or(interval),
-            Self::Keyed(_) => interval,
+            Self::Keyed(_) | Self::Function(_) | Self::Snapshots { .. } => interval,
         }
     }
 
@@ -64,6 +82,11 @@ impl StatefulStream {
         match self {
             Self::Window(w) => w.run(t, zero, interval, input).await,
             Self::Keyed(k) => k.run(t, input.rows).await.map(Some),
+            Self::Function(f) => f.run(t, input).map(Some),
+            Self::Snapshots { of, .. } => match &*of.lock().await {
+                Self::Function(f) => f.snapshot().map(|b| Some(vec![b])),
+                _ => datafusion::common::internal_err!("state snapshots of a stream without a function"),
+            },
         }
     }
 
@@ -72,6 +95,14 @@ impl StatefulStream {
         match self {
             Self::Window(w) => w.explain(interval),
             Self::Keyed(k) => k.explain(),
+            Self::Function(f) => vec![(
+                "state".into(),
+                format!("{}: {} keys, at least {} bytes", f.describe(), f.keys(), f.state_size()),
+            )],
+            Self::Snapshots { input, .. } => vec![(
+                "state".into(),
+                format!("every key of '{input}' and its state, each batch (stateSnapshots)"),
+            )],
         }
     }
 
@@ -80,6 +111,8 @@ impl StatefulStream {
         match self {
             Self::Window(w) => w.state_size(),
             Self::Keyed(k) => k.state_size(),
+            Self::Function(f) => f.state_size(),
+            Self::Snapshots { .. } => 0,
         }
     }
 }

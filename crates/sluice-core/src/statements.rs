@@ -535,7 +535,9 @@ impl StreamingContext {
         if let Some(state) = &stream.stateful {
             rows.extend(state.lock().await.explain(engine.batch_interval));
         }
-        rows.push(("plan".to_string(), stream.plan.display()));
+        if let Some(plan) = &stream.plan {
+            rows.push(("plan".to_string(), plan.display()));
+        }
         let schema = Arc::new(Schema::new(vec![
             Field::new("item", DataType::Utf8, false),
             Field::new("detail", DataType::Utf8, false),

@@ -206,7 +206,7 @@ pub async fn manual_context(
 }
 
 /// Starts the job and runs `batches`, one per second (the first at 1 s),
-/// then stops.
+/// then stops; panics with the job's error if it failed.
 pub async fn run_batches(
     ssc: &StreamingContext,
     clock: &sluice_core::ManualClock,
@@ -226,4 +226,6 @@ pub async fn run_batches(
         .unwrap();
     }
     ssc.stop(true).await.unwrap();
+    // A job that failed stopped early: say why.
+    ssc.await_termination().await.expect("the job ran every batch");
 }
