@@ -10,6 +10,8 @@
 //! processing time as the engine records it). A batch must cost what it
 //! touches: the same with 10M keys in state as with 100k. Also reported: the
 //! state's bytes per key for a count (`StreamingContext::state_size`).
+//! `-- timeout` runs the same with `state_timeout = '1 hour'` (nothing
+//! expires; the cost of tracking each key's last batch).
 
 mod common;
 
@@ -37,12 +39,15 @@ fn keys(values: impl Iterator<Item = i64>) -> RecordBatch {
         .expect("batch")
 }
 
-async fn run(keys_in_state: usize) {
+async fn run(keys_in_state: usize, timeout: bool) {
     let ssc = StreamingContext::new(session(), Duration::from_secs(1));
     let queue = ssc.queue_source("src", schema()).await.expect("queue");
-    ssc.sql("CREATE STREAM counts AS SELECT k, count(*) AS n FROM src GROUP BY k EMIT CHANGES")
-        .await
-        .expect("stream");
+    let with = if timeout { "WITH (state_timeout = '1 hour')" } else { "" };
+    ssc.sql(&format!(
+        "CREATE STREAM counts {with} AS SELECT k, count(*) AS n FROM src GROUP BY k EMIT CHANGES"
+    ))
+    .await
+    .expect("stream");
     ssc.foreach_batch("counts", |_, _| async { Ok(()) })
         .await
         .expect("sink");
@@ -74,7 +79,8 @@ async fn run(keys_in_state: usize) {
     );
     let bytes = ssc.state_size("counts").await.expect("state");
     println!(
-        "keyed/changes {keys_in_state:>9} keys in state: per batch min {:.1} ms  median {:.1} ms  max {:.1} ms; state {:.0} MB, {:.0} bytes/key",
+        "keyed/changes{} {keys_in_state:>9} keys in state: per batch min {:.1} ms  median {:.1} ms  max {:.1} ms; state {:.0} MB, {:.0} bytes/key",
+        if timeout { "+timeout" } else { "" },
         ms(timed.min),
         ms(timed.median),
         ms(timed.max),
@@ -93,7 +99,12 @@ fn main() {
     runtime.block_on(async {
         for keys in [100_000usize, 1_000_000, 10_000_000] {
             if wants(&format!("{keys}")) || wants("keyed") {
-                run(keys).await;
+                run(keys, false).await;
+            }
+        }
+        for keys in [100_000usize, 10_000_000] {
+            if wants("timeout") {
+                run(keys, true).await;
             }
         }
     });

@@ -8,7 +8,8 @@
 //! - [`plan`]: each stream's SQL planned once, executed every batch;
 //! - [`slot`]: the table leaf whose contents are swapped each batch;
 //! - [`window`]: `FROM window(stream, length, slide)`, incremental windowed aggregates;
-//! - [`state`]: keyed state as Arrow arrays (the store `EMIT CHANGES/SNAPSHOT` will use);
+//! - [`state`]: keyed state: `EMIT CHANGES/SNAPSHOT` over Arrow arrays, and
+//!   `map_with_state` / `update_state_by_key` with Rust functions;
 //! - [`scheduler`]: the generator/processor loop, batches queue when behind;
 //! - [`source`], [`sink`], [`registry`]: what connectors implement;
 //! - [`render`]: Spark's `print(n)` format;

@@ -1,12 +1,20 @@
-//! Keyed state across batches (the groundwork of `EMIT CHANGES` /
-//! `EMIT SNAPSHOT`, Spark's `mapWithState` / `updateStateByKey`).
+//! Keyed state across batches: Spark's `updateStateByKey` and
+//! `mapWithState`.
 //!
+//! In SQL (columnar):
 //! - [`store`]: keys and their accumulator states as Arrow arrays, with a hash
 //!   index; a batch touching `m` keys costs O(m), however many keys are kept;
-//! - [`keyed`]: `GROUP BY ... EMIT CHANGES | EMIT SNAPSHOT` over the store.
+//! - [`keyed`]: `GROUP BY ... EMIT CHANGES | EMIT SNAPSHOT` over the store,
+//!   with the options [`idle`] (`state_timeout`), [`seed`] (`initial_state`)
+//!   and [`evict`] (`EVICT WHEN`).
 //!
-//! Not built yet: `state_timeout`, `initial_state`, eviction, and the Rust
-//! `map_with_state` / `update_state_by_key` API.
+//! In Rust (a function per key, the escape hatch):
+//! - [`function`]: [`StateSpec`], [`State`] and the stream that runs them;
+//! - [`api`]: `map_with_state`, `state_snapshots`, `update_state_by_key`.
+//!
+//! Both keep state in a form a checkpoint can write as is: the store's
+//! [`StateStore::snapshot`] is a `RecordBatch`, and a function stream's
+//! snapshot is its keys and states serialized to Arrow.
 
 pub mod api;
 pub mod evict;
