@@ -31,7 +31,7 @@ use crate::state::evict::{add_evict_column, split_evict_plan};
 use crate::state::seed::seed_values;
 use crate::state::{KeyedOptions, KeyedStream, TIMED_OUT};
 use crate::stateful::StatefulStream;
-use crate::window::split::split_aggregate_over;
+use crate::window::split::{AggregateSplit, split_aggregate_over};
 use crate::window::{WindowSpec, WindowedStream};
 
 /// The options of a keyed (`EMIT`) stream.
@@ -316,6 +316,32 @@ impl StreamingContext {
                 c.query_location,
             )
         })?;
+        let options = self.keyed_options(c, &split, &analyzed, evict).await?;
+        let keyed = KeyedStream::new(
+            self.session(),
+            input,
+            mode,
+            &split,
+            &analyzed,
+            engine.parallel_threshold,
+            options,
+        )
+        .await?;
+        engine
+            .add_stateful_stream(&c.name, StatefulStream::Keyed(keyed), text.to_string())
+            .map_err(|e| at(e, c.location))?;
+        Ok(StatementOutput::Done(format!("stream {}", c.name)))
+    }
+
+    /// `WITH (state_timeout, initial_state)` and `EVICT WHEN` of a keyed
+    /// stream, checked against its aggregate.
+    async fn keyed_options(
+        &self,
+        c: &CreateStream,
+        split: &AggregateSplit,
+        analyzed: &datafusion::logical_expr::LogicalPlan,
+        evict: Option<datafusion::logical_expr::LogicalPlan>,
+    ) -> Result<KeyedOptions> {
         let keyless = |what: &str, location| {
             Err(plan_error_at(
                 format!(
@@ -358,7 +384,7 @@ impl StreamingContext {
         }
         let seed = match c.options.get(INITIAL_STATE) {
             Some(table) => Some(
-                seed_values(self.session(), table, &split, &analyzed)
+                seed_values(self.session(), table, split, analyzed)
                     .await
                     .map_err(|reason| {
                         plan_error_at(
@@ -369,24 +395,11 @@ impl StreamingContext {
             ),
             None => None,
         };
-        let keyed = KeyedStream::new(
-            self.session(),
-            input,
-            mode,
-            &split,
-            &analyzed,
-            engine.parallel_threshold,
-            KeyedOptions {
-                timeout,
-                seed,
-                evict,
-            },
-        )
-        .await?;
-        engine
-            .add_stateful_stream(&c.name, StatefulStream::Keyed(keyed), text.to_string())
-            .map_err(|e| at(e, c.location))?;
-        Ok(StatementOutput::Done(format!("stream {}", c.name)))
+        Ok(KeyedOptions {
+            timeout,
+            seed,
+            evict,
+        })
     }
 
     /// Plans a stream's query, `SELECT *` leaving out the columns slot

@@ -236,3 +236,42 @@ async fn timeouts_seeds_and_evictions_equal_a_model_on_random_input() {
         check_case(seed).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_shows_the_options() {
+    use arrow::array::AsArray;
+    use sluice_core::StatementOutput;
+    let (ssc, _clock, _queue) = manual_context(1).await;
+    ssc.sql(
+        "CREATE STREAM t WITH (state_timeout = '90 seconds') AS
+           SELECT k, count(*) AS c FROM src GROUP BY k EMIT CHANGES EVICT WHEN c > 5",
+    )
+    .await
+    .unwrap();
+    let out = ssc.sql("EXPLAIN t").await.unwrap();
+    let Some(StatementOutput::Rows { batches, .. }) = out.first() else {
+        panic!("EXPLAIN gives rows")
+    };
+    let b = &batches[0];
+    let rows: Vec<(String, String)> = (0..b.num_rows())
+        .map(|i| {
+            (
+                b.column(0).as_string::<i32>().value(i).to_string(),
+                b.column(1).as_string::<i32>().value(i).to_string(),
+            )
+        })
+        .collect();
+    let detail = |item: &str| {
+        rows.iter()
+            .find(|(i, _)| i == item)
+            .map(|(_, d)| d.clone())
+            .unwrap_or_else(|| panic!("no '{item}' in {rows:?}"))
+    };
+    assert!(detail("state").contains("EMIT CHANGES (keys touched each batch) per key across batches: 0 keys"));
+    assert_eq!(
+        detail("state_timeout"),
+        "90 seconds: a key idle longer is emitted once with timed_out = true, then dropped"
+    );
+    assert!(detail("evict when").starts_with("touched keys whose values pass it are emitted, then dropped"));
+    assert!(detail("evict when").contains("__sluice_evict"), "{}", detail("evict when"));
+}

@@ -218,23 +218,30 @@ impl KeyedStream {
             Some(ms) => Some(self.store.take_idle(t - ms)?),
             None => None,
         };
-        let touched_values = self.finish(&merged, had_rows).await?;
         let values = match self.mode {
-            EmitMode::Changes => touched_values.clone(),
+            EmitMode::Changes => self.finish(&merged, had_rows).await?,
             EmitMode::Snapshot => {
                 let all = self.store.snapshot()?;
                 self.finish(&all, true).await?
             }
         };
-        let mut out = self.emit(t, values, Some(false)).await?;
+        // EVICT WHEN tests the touched keys' values.
+        let touched_values = match (&self.evict, self.mode) {
+            (None, _) => None,
+            (Some(_), EmitMode::Changes) => Some(values.clone()),
+            (Some(_), EmitMode::Snapshot) => Some(self.finish(&merged, had_rows).await?),
+        };
+        let mut out = self.emit(t, values, false).await?;
         if let Some(timed_out) = timed_out
             && timed_out.num_rows() > 0
         {
             let values = self.finish(&timed_out, true).await?;
-            out.extend(self.emit(t, values, Some(true)).await?);
+            out.extend(self.emit(t, values, true).await?);
         }
-        if self.evict.is_some() && touched_values.num_rows() > 0 {
-            self.evict(t, touched_values).await?;
+        if let Some(touched) = touched_values
+            && touched.num_rows() > 0
+        {
+            self.evict(t, touched).await?;
         }
         Ok(out)
     }
@@ -249,19 +256,19 @@ impl KeyedStream {
         self.finisher.merge(vec![states.project(&finishing)?]).await
     }
 
-    /// The query over `values`, with `timed_out` set to `flag` if the stream
-    /// has the column.
+    /// The query over `values`, with `timed_out` set to `timed_out` if the
+    /// stream has the column.
     async fn emit(
         &mut self,
         t: i64,
         values: RecordBatch,
-        flag: Option<bool>,
+        timed_out: bool,
     ) -> DFResult<Vec<RecordBatch>> {
         let out = run_over(&self.plan, &self.result_slot, t, values).await?;
         if self.timeout_ms.is_none() {
             return Ok(out);
         }
-        let flag = flag.unwrap_or(false);
+        let flag = timed_out;
         out.into_iter()
             .map(|b| {
                 let mut columns = b.columns().to_vec();

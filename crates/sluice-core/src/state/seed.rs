@@ -19,7 +19,7 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch};
-use arrow::compute::{cast, concat_batches};
+use arrow::compute::{CastOptions, cast_with_options, concat_batches};
 use arrow::datatypes::{Field, Schema};
 use datafusion::common::Column;
 use datafusion::logical_expr::{Expr, LogicalPlan};
@@ -79,13 +79,22 @@ pub async fn seed_values(
                     .join(", ")
             ));
         };
-        let column = cast(rows.column(index), field.data_type()).map_err(|e| {
+        let strict = CastOptions {
+            safe: false,
+            ..Default::default()
+        };
+        let column = cast_with_options(rows.column(index), field.data_type(), &strict).map_err(|e| {
             format!(
                 "column '{name}' of '{table}' ({}) does not convert to {}: {e}",
                 rows.column(index).data_type(),
                 field.data_type()
             )
         })?;
+        if !field.is_nullable() && column.null_count() > 0 {
+            return Err(format!(
+                "column '{name}' of '{table}' has NULLs, which the value it seeds never is"
+            ));
+        }
         fields.push(Field::new(field.name(), field.data_type().clone(), true));
         columns.push(column);
     }
