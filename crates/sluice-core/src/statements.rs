@@ -27,7 +27,7 @@ use crate::source::{SourceContext, SourceSpec};
 use crate::slot::{BatchSlot, SlotTable, WINDOW_END, WINDOW_START};
 use crate::wildcard::hide_columns;
 use crate::window::rewrite::{WindowCall, replace_window_calls};
-use crate::state::evict::{add_evict_column, split_evict_plan};
+use crate::state::evict::{add_evict_column, output_names as evict_names, split_evict_plan};
 use crate::state::seed::seed_values;
 use crate::state::{KeyedOptions, KeyedStream, TIMED_OUT};
 use crate::stateful::StatefulStream;
@@ -279,7 +279,23 @@ impl StreamingContext {
                 plan_error_at(format!("stream '{}': {reason}", c.name), evict.location)
             })?;
         }
-        let logical = self.plan_stream_query(c, query, "", None).await?;
+        let logical = match self.plan_stream_query(c, query, "", None).await {
+            Ok(logical) => logical,
+            // An unknown name in the predicate: say which names it may use.
+            Err(e) if c.evict.is_some() && e.message().contains("No field named") => {
+                let location = e.location().or(c.evict.as_ref().map(|e| e.location));
+                let names = evict_names(&c.query).join(", ");
+                let message = format!(
+                    "{} (EVICT WHEN may use the stream's output names: {names}; its input's columns; and aggregates)",
+                    e.message().lines().next().unwrap_or_default().trim_end_matches('.')
+                );
+                return Err(match location {
+                    Some(l) => plan_error_at(message, l),
+                    None => e,
+                });
+            }
+            Err(e) => return Err(e),
+        };
         let mut engine = self.engine().lock().await;
         let inputs = engine.inputs_of(&logical)?;
         let [input] = inputs.as_slice() else {

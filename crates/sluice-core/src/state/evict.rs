@@ -63,6 +63,23 @@ pub fn add_evict_column(query: &mut Query, predicate: &ast::Expr) -> Result<(), 
     Ok(())
 }
 
+/// The names the predicate may use besides columns and aggregates: the
+/// select list's aliases and plain column names, for error hints.
+pub fn output_names(query: &Query) -> Vec<String> {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return Vec::new();
+    };
+    select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(normalize_ident(alias)),
+            SelectItem::UnnamedExpr(ast::Expr::Identifier(id)) => Some(normalize_ident(id)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Cuts the analyzed plan of a query with the hidden column in two: the
 /// stream's plan (without the column) and the eviction plan, `(key columns,
 /// evict)` over the same `Aggregate`.
