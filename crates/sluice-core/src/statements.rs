@@ -282,17 +282,17 @@ impl StreamingContext {
         let logical = match self.plan_stream_query(c, query, "", None).await {
             Ok(logical) => logical,
             // An unknown name in the predicate: say which names it may use.
-            Err(e) if c.evict.is_some() && e.message().contains("No field named") => {
-                let location = e.location().or(c.evict.as_ref().map(|e| e.location));
+            Err(e)
+                if e.message().contains("No field named")
+                    && let (Some(evict), Some(at)) = (&c.evict, e.location())
+                    && at >= evict.location =>
+            {
                 let names = evict_names(&c.query).join(", ");
                 let message = format!(
                     "{} (EVICT WHEN may use the stream's output names: {names}; its input's columns; and aggregates)",
                     e.message().lines().next().unwrap_or_default().trim_end_matches('.')
                 );
-                return Err(match location {
-                    Some(l) => plan_error_at(message, l),
-                    None => e,
-                });
+                return Err(plan_error_at(message, at));
             }
             Err(e) => return Err(e),
         };
@@ -318,7 +318,13 @@ impl StreamingContext {
             .execute_and_check(logical, state.config_options(), |_, _| {})?;
         let (analyzed, evict) = match &c.evict {
             Some(e) => {
-                let (main, evict) = split_evict_plan(&analyzed).map_err(|err| at(err.into(), e.location))?;
+                let (main, evict) = split_evict_plan(&analyzed).map_err(|err| {
+                    let reason = match &err {
+                        datafusion::error::DataFusionError::Plan(m) => m.clone(),
+                        other => other.strip_backtrace(),
+                    };
+                    plan_error_at(format!("stream '{}': {reason}", c.name), e.location)
+                })?;
                 (main, Some(evict))
             }
             None => (analyzed, None),

@@ -4,7 +4,8 @@
 //! exactly once and only for idle keys; that seeded keys start from the
 //! table (duplicate keys combined); that an evicted key is emitted with its
 //! last values, then starts fresh. Every subset of the options, both EMIT
-//! modes, on one partition and on three.
+//! modes, on one partition and on three; with a few keys, and with
+//! thousands (so the store compacts under timeouts and evictions).
 
 use std::collections::BTreeMap;
 
@@ -174,10 +175,27 @@ fn random_seed(rng: &mut StdRng) -> Vec<(Key, Value)> {
         .collect()
 }
 
-async fn check_case(seed: u64) {
+/// A batch over 2,000 keys (hundreds of rows), so that the state store
+/// compacts along the way (it does past twice its live keys plus 1,024 rows).
+fn wide_batch(rng: &mut StdRng) -> RecordBatch {
+    use arrow::array::{Float64Array, Int64Array};
+    use std::sync::Arc;
+    let rows = rng.random_range(300..=800);
+    let k: Int64Array = (0..rows).map(|_| Some(rng.random_range(0..2000))).collect();
+    let v: Int64Array = (0..rows)
+        .map(|_| (!rng.random_bool(0.1)).then(|| rng.random_range(-20..=20)))
+        .collect();
+    let f = Float64Array::from(vec![None; rows]);
+    RecordBatch::try_new(common::schema(), vec![Arc::new(k), Arc::new(v), Arc::new(f)]).unwrap()
+}
+
+async fn check_case(seed: u64, wide: bool) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let batches: Vec<RecordBatch> =
-        (0..rng.random_range(6..=16)).map(|_| random_batch(&mut rng)).collect();
+    let batches: Vec<RecordBatch> = if wide {
+        (0..20).map(|_| wide_batch(&mut rng)).collect()
+    } else {
+        (0..rng.random_range(6..=16)).map(|_| random_batch(&mut rng)).collect()
+    };
     let partitions = if seed % 2 == 1 { 3 } else { 1 };
     let case = format!("seed {seed}: {} batches, {partitions} partition(s)", batches.len());
     let (ssc, clock, queue) = manual_context(partitions).await;
@@ -233,7 +251,14 @@ async fn check_case(seed: u64) {
 async fn timeouts_seeds_and_evictions_equal_a_model_on_random_input() {
     let seeds = std::env::var("KEYED_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(12);
     for seed in 0..seeds {
-        check_case(seed).await;
+        check_case(seed, false).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_thousands_of_keys_through_store_compactions() {
+    for seed in 0..3 {
+        check_case(seed, true).await;
     }
 }
 

@@ -158,26 +158,30 @@ fn strip_emit(
         match &tokens[i].token {
             Token::LParen => depth += 1,
             Token::RParen => depth -= 1,
-            t if depth == 0 && word_upper(t) == "EMIT" => {
-                let mode = solid.get(n + 1).and_then(|&j| {
-                    match word_upper(&tokens[j].token).as_str() {
-                        "CHANGES" => Some(EmitMode::Changes),
-                        "SNAPSHOT" => Some(EmitMode::Snapshot),
-                        _ => None,
-                    }
-                });
-                match mode {
-                    Some(mode) => found = Some((n, mode)),
-                    // `EMIT <something else>` at the very end is a misspelt mode.
-                    None if n + 2 == solid.len() => {
-                        let last = &tokens[solid[n + 1]];
+            // The clause ends the statement, or is followed by EVICT; else
+            // `emit` is a column's name.
+            t if depth == 0
+                && word_upper(t) == "EMIT"
+                && solid.get(n + 1).is_some()
+                && solid
+                    .get(n + 2)
+                    .is_none_or(|&j| word_upper(&tokens[j].token) == "EVICT") =>
+            {
+                let mode_token = &tokens[solid[n + 1]];
+                match word_upper(&mode_token.token).as_str() {
+                    "CHANGES" => found = Some((n, EmitMode::Changes)),
+                    "SNAPSHOT" => found = Some((n, EmitMode::Snapshot)),
+                    _ => {
                         return Err(SqlError::new(
-                            format!("expected CHANGES or SNAPSHOT after EMIT, found {}", last.token),
-                            last.span.start.into(),
+                            format!(
+                                "expected CHANGES or SNAPSHOT after EMIT, found {}",
+                                mode_token.token
+                            ),
+                            mode_token.span.start.into(),
                         ));
                     }
-                    None => {}
                 }
+                break;
             }
             _ => {}
         }
@@ -600,11 +604,14 @@ mod tests {
         assert!(err("CREATE STREAM t AS SELECT k, count(*) FROM s GROUP BY k EMIT CHANGES EVICT").contains("expected WHEN <predicate> after EVICT"));
         assert!(err("CREATE STREAM t AS SELECT k, count(*) FROM s GROUP BY k EMIT CHANGES EVICT WHEN n > 1 2").contains("unexpected 2 after the EVICT WHEN predicate"));
         assert!(err("CREATE STREAM t AS SELECT k FROM s EMIT CHANGE").contains("expected CHANGES or SNAPSHOT after EMIT, found CHANGE"));
-        // A column called emit is still a column.
-        let SluiceStatement::CreateStream(s) = one("CREATE STREAM t AS SELECT emit FROM s") else {
-            panic!()
-        };
-        assert_eq!(s.emit, None);
+        assert!(err("CREATE STREAM t AS SELECT k, count(*) FROM s GROUP BY k EMIT CHANGE EVICT WHEN n > 1").contains("expected CHANGES or SNAPSHOT after EMIT, found CHANGE"));
+        // A column called emit is still a column, even aliased `snapshot`.
+        for sql in ["CREATE STREAM t AS SELECT emit FROM s", "CREATE STREAM t AS SELECT emit snapshot FROM s"] {
+            let SluiceStatement::CreateStream(s) = one(sql) else {
+                panic!()
+            };
+            assert_eq!(s.emit, None, "{sql}");
+        }
     }
 
     #[test]

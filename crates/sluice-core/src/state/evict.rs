@@ -22,7 +22,9 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
+use arrow::datatypes::DataType;
 use datafusion::common::{Column, DFSchema};
+use datafusion::logical_expr::ExprSchemable;
 use datafusion::error::Result as DFResult;
 use datafusion::logical_expr::{Expr, LogicalPlan, Projection};
 use sluice_sql::normalize_ident;
@@ -113,6 +115,12 @@ pub fn split_evict_plan(plan: &LogicalPlan) -> DFResult<(LogicalPlan, LogicalPla
     }) else {
         return datafusion::common::plan_err!("EVICT WHEN: the predicate's column was lost");
     };
+    let data_type = flag.get_type(agg.schema.as_ref())?;
+    if data_type != DataType::Boolean {
+        return datafusion::common::plan_err!(
+            "EVICT WHEN needs a predicate (true or false); this one is {data_type}"
+        );
+    }
     let groups = agg.group_expr.len();
     let mut exprs: Vec<Expr> = agg
         .schema

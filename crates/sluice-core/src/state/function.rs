@@ -513,7 +513,11 @@ where
         }
         drop(positions);
         let function = Arc::clone(&self.spec.function);
-        let timeout = self.spec.timeout.map(|d| d.as_millis() as i64);
+        // Saturated: a timeout of Duration::MAX means never.
+        let timeout = self
+            .spec
+            .timeout
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         let emits = self.emits;
         let work = |partition: &mut Partition<K, S>, share: Share<K, V>| {
             let mut out: Vec<T> = Vec::new();
@@ -541,7 +545,7 @@ where
                 }
             }
             if let Some(ms) = timeout {
-                for (k, s) in partition.take_idle(t - ms) {
+                for (k, s) in partition.take_idle(t.saturating_sub(ms)) {
                     let mut state = State::new(Some(s), true);
                     let x = function(&k, &[], &mut state);
                     if let Some(why) = state.misuse {

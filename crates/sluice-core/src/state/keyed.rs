@@ -156,7 +156,9 @@ impl KeyedStream {
             plan,
             result_slot,
             names: lowered.calls.iter().map(|c| c.name.clone()).collect(),
-            timeout_ms: options.timeout.map(|d| d.as_millis() as i64),
+            timeout_ms: options
+                .timeout
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
             seed,
             evict,
             schema,
@@ -215,7 +217,7 @@ impl KeyedStream {
         };
         self.store.put_at(&keys, &merged, Some(t))?;
         let timed_out = match self.timeout_ms {
-            Some(ms) => Some(self.store.take_idle(t - ms)?),
+            Some(ms) => Some(self.store.take_idle(t.saturating_sub(ms))?),
             None => None,
         };
         let values = match self.mode {

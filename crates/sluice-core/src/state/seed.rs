@@ -65,7 +65,7 @@ pub async fn seed_values(
             let what = if i < keys { "its key" } else { "its aggregate" };
             let what = format!("{what} {}", field.name());
             return Err(format!(
-                "the stream does not select {what} as a column of its own, so no column of '{table}' can seed it"
+                "the stream does not select {what} as a column of its own, so no column of '{table}' can seed it (an aggregate used only in HAVING or EVICT WHEN must be selected too, to be seeded)"
             ));
         };
         let Ok(index) = schema.index_of(name) else {
