@@ -51,7 +51,7 @@ pub async fn seed_values(
     let df = session
         .table(table)
         .await
-        .map_err(|e| format!("no table '{table}' ({})", e.strip_backtrace()))?;
+        .map_err(|_| format!("no table '{table}' (create it first, e.g. CREATE TABLE {table} (...) AS VALUES ...)"))?;
     let schema = Arc::new(df.schema().as_arrow().clone());
     let batches = df
         .collect()
