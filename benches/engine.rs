@@ -42,7 +42,6 @@ const FLOOR_SQL: [(&str, &str); 3] = [
 
 const WORDCOUNT_SQL: &str = "SELECT word, count(*) AS n FROM (SELECT unnest(string_to_array(value, ' ')) AS word FROM lines) GROUP BY word";
 
-
 /// sluice: the three streams planned once, executed per batch. `threshold`
 /// overrides the input row count at which the partitioned plan is used.
 async fn floor_sluice(
@@ -307,10 +306,7 @@ fn report(label: &str, s: Stats, words: f64) {
 fn main() {
     let wants = common::wanted();
     let runtime = common::runtime();
-    println!(
-        "machine: {} cores",
-        common::cores()
-    );
+    println!("machine: {} cores", common::cores());
     runtime.block_on(async {
         if wants("floor") {
             floor().await;

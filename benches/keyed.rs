@@ -35,14 +35,21 @@ fn schema() -> SchemaRef {
 }
 
 fn keys(values: impl Iterator<Item = i64>) -> RecordBatch {
-    RecordBatch::try_new(schema(), vec![Arc::new(Int64Array::from_iter_values(values))])
-        .expect("batch")
+    RecordBatch::try_new(
+        schema(),
+        vec![Arc::new(Int64Array::from_iter_values(values))],
+    )
+    .expect("batch")
 }
 
 async fn run(keys_in_state: usize, timeout: bool) {
     let ssc = StreamingContext::new(session(), Duration::from_secs(1));
     let queue = ssc.queue_source("src", schema()).await.expect("queue");
-    let with = if timeout { "WITH (state_timeout = '1 hour')" } else { "" };
+    let with = if timeout {
+        "WITH (state_timeout = '1 hour')"
+    } else {
+        ""
+    };
     ssc.sql(&format!(
         "CREATE STREAM counts {with} AS SELECT k, count(*) AS n FROM src GROUP BY k EMIT CHANGES"
     ))
@@ -60,7 +67,9 @@ async fn run(keys_in_state: usize, timeout: bool) {
     let stride = (keys_in_state as i64 / TOUCHED).max(1);
     for _ in 0..TIMED {
         let offset = rng.random_range(0..stride);
-        data.push(keys((0..ROWS as i64).map(|i| (i % TOUCHED) * stride + offset)));
+        data.push(keys(
+            (0..ROWS as i64).map(|i| (i % TOUCHED) * stride + offset),
+        ));
     }
     let total = data.len();
     common::run_queued(&ssc, &queue, &data, total).await;

@@ -35,7 +35,6 @@ const KEYS: i64 = 10_000;
 const DISTINCT_BATCHES: usize = 8;
 const SLIDES: usize = 20;
 
-
 fn batches() -> Vec<RecordBatch> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("k", DataType::Int64, false),
@@ -45,8 +44,11 @@ fn batches() -> Vec<RecordBatch> {
     (0..DISTINCT_BATCHES)
         .map(|_| {
             let k: Int64Array = (0..ROWS).map(|_| Some(rng.random_range(0..KEYS))).collect();
-            let v: Int64Array = (0..ROWS).map(|_| Some(rng.random_range(0..1_000_000))).collect();
-            RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(k), Arc::new(v)]).expect("batch")
+            let v: Int64Array = (0..ROWS)
+                .map(|_| Some(rng.random_range(0..1_000_000)))
+                .collect();
+            RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(k), Arc::new(v)])
+                .expect("batch")
         })
         .collect()
 }
@@ -55,7 +57,10 @@ fn batches() -> Vec<RecordBatch> {
 /// Also returns the bytes the window keeps at the end.
 async fn incremental(data: &[RecordBatch], aggregates: &str, window: usize) -> (Stats, usize) {
     let ssc = StreamingContext::new(session(), Duration::from_secs(1));
-    let queue = ssc.queue_source("src", data[0].schema()).await.expect("queue");
+    let queue = ssc
+        .queue_source("src", data[0].schema())
+        .await
+        .expect("queue");
     ssc.sql(&format!(
         "CREATE STREAM w AS SELECT k, {aggregates} FROM window(src, '{window} seconds') GROUP BY k"
     ))
@@ -91,12 +96,19 @@ async fn recompute(data: &[RecordBatch], aggregates: &str, window: usize, runs: 
     let half = covered.len().div_ceil(2);
     let parts = vec![covered[..half].to_vec(), covered[half..].to_vec()];
     let table = MemTable::try_new(data[0].schema(), parts).expect("mem");
-    ctx.register_table("covered", Arc::new(table)).expect("register");
+    ctx.register_table("covered", Arc::new(table))
+        .expect("register");
     let sql = format!("SELECT k, {aggregates} FROM covered GROUP BY k");
     let mut times = Vec::new();
     for _ in 0..runs + 1 {
         let t = Instant::now();
-        let out = ctx.sql(&sql).await.expect("plan").collect().await.expect("run");
+        let out = ctx
+            .sql(&sql)
+            .await
+            .expect("plan")
+            .collect()
+            .await
+            .expect("run");
         std::hint::black_box(out);
         times.push(t.elapsed());
     }

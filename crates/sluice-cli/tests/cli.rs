@@ -403,17 +403,27 @@ fn state_tracker1_example_counts_every_word_so_far() {
     let o = run_simulated(3, &[], "sql-examples/state_tracker1.sql");
     assert!(o.status.success(), "{}", stderr(&o));
     let got = batches(&stdout(&o));
-    assert_eq!(got.iter().map(|b| b.0).collect::<Vec<_>>(), vec![5000, 10000, 15000]);
+    assert_eq!(
+        got.iter().map(|b| b.0).collect::<Vec<_>>(),
+        vec![5000, 10000, 15000]
+    );
     let mut last: BTreeMap<String, i64> = BTreeMap::new();
     for (i, (t, rows)) in got.iter().enumerate() {
         let counts: BTreeMap<String, i64> = rows.iter().map(|r| pair(r)).collect();
-        assert_eq!(counts.values().sum::<i64>(), 20 * (i as i64 + 1), "batch {t}");
+        assert_eq!(
+            counts.values().sum::<i64>(),
+            20 * (i as i64 + 1),
+            "batch {t}"
+        );
         // A word's count never drops and no word disappears.
         for (w, n) in &last {
             assert!(counts.get(w).is_some_and(|m| m >= n), "{w} at {t}");
         }
         let saved = std::fs::read_to_string(out.join(format!("output-{t}/part-00000"))).unwrap();
-        assert_eq!(saved.lines().collect::<Vec<_>>(), rows.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(
+            saved.lines().collect::<Vec<_>>(),
+            rows.iter().map(String::as_str).collect::<Vec<_>>()
+        );
         last = counts;
     }
 }

@@ -65,7 +65,10 @@ async fn map_with_state_agrees_with_emit_changes_and_snapshot() {
     let spec = StateSpec::function(|word: &String, ones: &[i64], state: &mut State<i64>| {
         let n = ones.iter().sum::<i64>() + state.get_option().copied().unwrap_or(0);
         state.update(n);
-        Some(Count { word: word.clone(), n })
+        Some(Count {
+            word: word.clone(),
+            n,
+        })
     })
     .num_partitions(2);
     ssc.map_with_state("changed", "pairs", spec).await.unwrap();
@@ -85,9 +88,19 @@ async fn map_with_state_agrees_with_emit_changes_and_snapshot() {
         for (rust, sql) in [(0, 1), (2, 3)] {
             let (a, b) = (&seen[rust][i], &seen[sql][i]);
             assert_eq!(a.0, b.0);
-            assert_eq!(lines(&a.1), lines(&b.1), "{} vs {} at {} ms", streams[rust], streams[sql], a.0);
+            assert_eq!(
+                lines(&a.1),
+                lines(&b.1),
+                "{} vs {} at {} ms",
+                streams[rust],
+                streams[sql],
+                a.0
+            );
         }
         // Every batch has words, so both sides have rows to compare.
-        assert!(!seen[0][i].1.iter().all(|b| b.num_rows() == 0), "batch {i} has words");
+        assert!(
+            !seen[0][i].1.iter().all(|b| b.num_rows() == 0),
+            "batch {i} has words"
+        );
     }
 }

@@ -260,7 +260,10 @@ impl Engine {
         let slot = BatchSlot::new();
         self.register_slot(name, Arc::clone(&schema), Arc::clone(&slot))?;
         // It runs only when its input has rows (a window's input: at its slides).
-        let slide = lcm(stream.slide(self.batch_interval), self.slide_of(stream.input()));
+        let slide = lcm(
+            stream.slide(self.batch_interval),
+            self.slide_of(stream.input()),
+        );
         self.streams.push(StreamNode {
             name: name.to_string(),
             inputs: vec![stream.input().to_string()],

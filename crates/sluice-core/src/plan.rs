@@ -143,7 +143,9 @@ pub(crate) fn stream_state(session: &SessionContext, partitions: usize) -> Sessi
     {
         let options = state.config_mut().options_mut();
         options.execution.target_partitions = partitions;
-        options.execution.skip_partial_aggregation_probe_ratio_threshold = 1.0;
+        options
+            .execution
+            .skip_partial_aggregation_probe_ratio_threshold = 1.0;
         options.optimizer.enable_dynamic_filter_pushdown = false;
         options.optimizer.enable_join_dynamic_filter_pushdown = false;
         options.optimizer.enable_topk_dynamic_filter_pushdown = false;

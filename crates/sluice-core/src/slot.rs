@@ -240,11 +240,16 @@ impl SlotTable {
             .iter()
             .map(|&i| match i.checked_sub(data_columns) {
                 None => Ok(Column::Data(i)),
-                Some(v) => self.virtuals.get(v).copied().map(Column::Virtual).ok_or_else(|| {
-                    datafusion::error::DataFusionError::Internal(format!(
-                        "slot scan: no column {i}"
-                    ))
-                }),
+                Some(v) => self
+                    .virtuals
+                    .get(v)
+                    .copied()
+                    .map(Column::Virtual)
+                    .ok_or_else(|| {
+                        datafusion::error::DataFusionError::Internal(format!(
+                            "slot scan: no column {i}"
+                        ))
+                    }),
             })
             .collect::<DFResult<Vec<_>>>()?;
         SlotScanExec::new(

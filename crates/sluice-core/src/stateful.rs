@@ -85,7 +85,9 @@ impl StatefulStream {
             Self::Function(f) => f.run(t, input).map(Some),
             Self::Snapshots { of, .. } => match &*of.lock().await {
                 Self::Function(f) => f.snapshot().map(|b| Some(vec![b])),
-                _ => datafusion::common::internal_err!("state snapshots of a stream without a function"),
+                _ => datafusion::common::internal_err!(
+                    "state snapshots of a stream without a function"
+                ),
             },
         }
     }
@@ -97,7 +99,12 @@ impl StatefulStream {
             Self::Keyed(k) => k.explain(),
             Self::Function(f) => vec![(
                 "state".into(),
-                format!("{}: {} keys, at least {} bytes", f.describe(), f.keys(), f.state_size()),
+                format!(
+                    "{}: {} keys, at least {} bytes",
+                    f.describe(),
+                    f.keys(),
+                    f.state_size()
+                ),
             )],
             Self::Snapshots { input, .. } => vec![(
                 "state".into(),

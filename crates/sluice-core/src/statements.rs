@@ -15,22 +15,22 @@ use sluice_sql::sqlparser::ast::{Statement, TableObject};
 use sluice_sql::sqlparser::dialect::GenericDialect;
 use sluice_sql::sqlparser::parser::Parser;
 use sluice_sql::{
-    CreateSink, CreateSource, CreateStream, EmitMode, ExplainStream, LocatedStatement, SetVariable, SluiceStatement,
-    parse_duration, parse_script,
+    CreateSink, CreateSource, CreateStream, EmitMode, ExplainStream, LocatedStatement, SetVariable,
+    SluiceStatement, parse_duration, parse_script,
 };
 
 use crate::conform::conform_to_schema;
 use crate::context::StreamingContext;
 use crate::error::{Result, SluiceError, plan_error_at};
 use crate::sink::{SinkContext, SinkSpec};
-use crate::source::{SourceContext, SourceSpec};
 use crate::slot::{BatchSlot, SlotTable, WINDOW_END, WINDOW_START};
-use crate::wildcard::hide_columns;
-use crate::window::rewrite::{WindowCall, replace_window_calls};
+use crate::source::{SourceContext, SourceSpec};
 use crate::state::evict::{add_evict_column, output_names as evict_names, split_evict_plan};
 use crate::state::seed::seed_values;
 use crate::state::{KeyedOptions, KeyedStream, TIMED_OUT};
 use crate::stateful::StatefulStream;
+use crate::wildcard::hide_columns;
+use crate::window::rewrite::{WindowCall, replace_window_calls};
 use crate::window::split::{AggregateSplit, split_aggregate_over};
 use crate::window::{WindowSpec, WindowedStream};
 
@@ -290,7 +290,11 @@ impl StreamingContext {
                 let names = evict_names(&c.query).join(", ");
                 let message = format!(
                     "{} (EVICT WHEN may use the stream's output names: {names}; its input's columns; and aggregates)",
-                    e.message().lines().next().unwrap_or_default().trim_end_matches('.')
+                    e.message()
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .trim_end_matches('.')
                 );
                 return Err(plan_error_at(message, at));
             }
@@ -313,9 +317,10 @@ impl StreamingContext {
             ));
         };
         let state = self.session().state();
-        let analyzed = state
-            .analyzer()
-            .execute_and_check(logical, state.config_options(), |_, _| {})?;
+        let analyzed =
+            state
+                .analyzer()
+                .execute_and_check(logical, state.config_options(), |_, _| {})?;
         let (analyzed, evict) = match &c.evict {
             Some(e) => {
                 let (main, evict) = split_evict_plan(&analyzed).map_err(|err| {
@@ -395,7 +400,11 @@ impl StreamingContext {
                 }
             })
             .transpose()?;
-        if timeout.is_some() && analyzed.schema().has_column_with_unqualified_name(TIMED_OUT) {
+        if timeout.is_some()
+            && analyzed
+                .schema()
+                .has_column_with_unqualified_name(TIMED_OUT)
+        {
             return Err(plan_error_at(
                 format!(
                     "stream '{}' has a column named '{TIMED_OUT}', which state_timeout adds; rename it",
@@ -525,9 +534,10 @@ impl StreamingContext {
             ));
         }
         let state = self.session().state();
-        let analyzed = state
-            .analyzer()
-            .execute_and_check(logical, state.config_options(), |_, _| {})?;
+        let analyzed =
+            state
+                .analyzer()
+                .execute_and_check(logical, state.config_options(), |_, _| {})?;
         let input_slide = engine.slide_of(&spec.input);
         let windowed = WindowedStream::new(
             self.session(),
@@ -724,7 +734,13 @@ impl StreamingContext {
 fn window_table_name(stream_number: usize, stream: &str) -> String {
     let plain: String = stream
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("__window_{stream_number}_{plain}")
 }

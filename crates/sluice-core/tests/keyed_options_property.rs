@@ -147,9 +147,15 @@ impl Model {
             }
         }
         let mut out: Vec<Vec<Cell>> = if self.snapshot {
-            self.state.iter().map(|(k, (v, _))| self.row(*k, *v, false)).collect()
+            self.state
+                .iter()
+                .map(|(k, (v, _))| self.row(*k, *v, false))
+                .collect()
         } else {
-            touched.keys().map(|k| self.row(*k, self.state[k].0, false)).collect()
+            touched
+                .keys()
+                .map(|k| self.row(*k, self.state[k].0, false))
+                .collect()
         };
         out.extend(timed_out);
         if let Some((c, s)) = self.evict {
@@ -170,7 +176,14 @@ fn random_seed(rng: &mut StdRng) -> Vec<(Key, Value)> {
             let k = (!rng.random_bool(0.1)).then(|| rng.random_range(-1..7));
             let s = (!rng.random_bool(0.2)).then(|| rng.random_range(-20..=20));
             let m = (!rng.random_bool(0.2)).then(|| rng.random_range(-50..=50));
-            (k, Value { c: rng.random_range(1..=5), s, m })
+            (
+                k,
+                Value {
+                    c: rng.random_range(1..=5),
+                    s,
+                    m,
+                },
+            )
         })
         .collect()
 }
@@ -186,7 +199,11 @@ fn wide_batch(rng: &mut StdRng) -> RecordBatch {
         .map(|_| (!rng.random_bool(0.1)).then(|| rng.random_range(-20..=20)))
         .collect();
     let f = Float64Array::from(vec![None; rows]);
-    RecordBatch::try_new(common::schema(), vec![Arc::new(k), Arc::new(v), Arc::new(f)]).unwrap()
+    RecordBatch::try_new(
+        common::schema(),
+        vec![Arc::new(k), Arc::new(v), Arc::new(f)],
+    )
+    .unwrap()
 }
 
 async fn check_case(seed: u64, wide: bool) {
@@ -194,17 +211,25 @@ async fn check_case(seed: u64, wide: bool) {
     let batches: Vec<RecordBatch> = if wide {
         (0..20).map(|_| wide_batch(&mut rng)).collect()
     } else {
-        (0..rng.random_range(6..=16)).map(|_| random_batch(&mut rng)).collect()
+        (0..rng.random_range(6..=16))
+            .map(|_| random_batch(&mut rng))
+            .collect()
     };
     let partitions = if seed % 2 == 1 { 3 } else { 1 };
-    let case = format!("seed {seed}: {} batches, {partitions} partition(s)", batches.len());
+    let case = format!(
+        "seed {seed}: {} batches, {partitions} partition(s)",
+        batches.len()
+    );
     let (ssc, clock, queue) = manual_context(partitions).await;
     let mut models = Vec::new();
     // Every subset of the three options, in both modes.
     for options in 0..8u8 {
         for snapshot in [false, true] {
             let mut model = Model {
-                name: format!("s{options}_{}", if snapshot { "snapshot" } else { "changes" }),
+                name: format!(
+                    "s{options}_{}",
+                    if snapshot { "snapshot" } else { "changes" }
+                ),
                 snapshot,
                 timeout_s: (options & 1 != 0).then(|| rng.random_range(1..=3)),
                 seed: (options & 2 != 0).then(|| random_seed(&mut rng)),
@@ -213,10 +238,14 @@ async fn check_case(seed: u64, wide: bool) {
                 state: BTreeMap::new(),
             };
             if let Some(sql) = model.seed_sql() {
-                ssc.sql(&sql).await.unwrap_or_else(|e| panic!("{case}: {sql}: {e}"));
+                ssc.sql(&sql)
+                    .await
+                    .unwrap_or_else(|e| panic!("{case}: {sql}: {e}"));
             }
             let sql = model.sql();
-            ssc.sql(&sql).await.unwrap_or_else(|e| panic!("{case}: {sql}: {e}"));
+            ssc.sql(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{case}: {sql}: {e}"));
             let seen = collect(&ssc, &model.name).await;
             model.name = sql;
             models.push((model, seen));
@@ -225,7 +254,12 @@ async fn check_case(seed: u64, wide: bool) {
     run_batches(&ssc, &clock, &queue, &batches).await;
     for (mut model, seen) in models {
         let seen = seen.lock().unwrap().clone();
-        assert_eq!(seen.len(), batches.len(), "{case}: {}: a result per batch", model.name);
+        assert_eq!(
+            seen.len(),
+            batches.len(),
+            "{case}: {}: a result per batch",
+            model.name
+        );
         for (i, (t, out)) in seen.iter().enumerate() {
             let mut want = model.step(*t, &batches[i]);
             let got = rows_of(out);
@@ -249,7 +283,10 @@ async fn check_case(seed: u64, wide: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeouts_seeds_and_evictions_equal_a_model_on_random_input() {
-    let seeds = std::env::var("KEYED_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(12);
+    let seeds = std::env::var("KEYED_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12);
     for seed in 0..seeds {
         check_case(seed, false).await;
     }
@@ -292,11 +329,21 @@ async fn explain_shows_the_options() {
             .map(|(_, d)| d.clone())
             .unwrap_or_else(|| panic!("no '{item}' in {rows:?}"))
     };
-    assert!(detail("state").contains("EMIT CHANGES (keys touched each batch) per key across batches: 0 keys"));
+    assert!(
+        detail("state")
+            .contains("EMIT CHANGES (keys touched each batch) per key across batches: 0 keys")
+    );
     assert_eq!(
         detail("state_timeout"),
         "90 seconds: a key idle longer is emitted once with timed_out = true, then dropped"
     );
-    assert!(detail("evict when").starts_with("touched keys whose values pass it are emitted, then dropped"));
-    assert!(detail("evict when").contains("__sluice_evict"), "{}", detail("evict when"));
+    assert!(
+        detail("evict when")
+            .starts_with("touched keys whose values pass it are emitted, then dropped")
+    );
+    assert!(
+        detail("evict when").contains("__sluice_evict"),
+        "{}",
+        detail("evict when")
+    );
 }

@@ -36,7 +36,11 @@ const QUERIES: &[(&str, &str, bool)] = &[
         "SELECT k % 2 AS parity, sum(v) FILTER (WHERE v > 0) AS sp, count(*) AS c FROM {s} WHERE v IS NULL OR v <> 7 GROUP BY k % 2 HAVING count(*) > 2",
         true,
     ),
-    ("global", "SELECT count(*) AS c, sum(v) AS s, max(v) AS m FROM {s}", false),
+    (
+        "global",
+        "SELECT count(*) AS c, sum(v) AS s, max(v) AS m FROM {s}",
+        false,
+    ),
 ];
 
 async fn naive(rows: &[RecordBatch], sql: &str) -> Vec<RecordBatch> {
@@ -55,8 +59,12 @@ async fn naive(rows: &[RecordBatch], sql: &str) -> Vec<RecordBatch> {
 /// The keys (`k`, or `k % 2` for "filtered") a batch touches, as SQL.
 fn touched_filter(name: &str, batch: &RecordBatch) -> Option<String> {
     use arrow::array::{Array, AsArray};
-    let k = batch.column(0).as_primitive::<arrow::datatypes::Int64Type>();
-    let v = batch.column(1).as_primitive::<arrow::datatypes::Int64Type>();
+    let k = batch
+        .column(0)
+        .as_primitive::<arrow::datatypes::Int64Type>();
+    let v = batch
+        .column(1)
+        .as_primitive::<arrow::datatypes::Int64Type>();
     // Rows the WHERE of "filtered" keeps.
     let kept = |i: usize| name != "filtered" || v.is_null(i) || v.value(i) != 7;
     let mut keys: Vec<String> = (0..batch.num_rows())
@@ -83,7 +91,11 @@ fn touched_filter(name: &str, batch: &RecordBatch) -> Option<String> {
     if !values.is_empty() {
         parts.push(format!(
             "{column} IN ({})",
-            values.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            values
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     if null {
@@ -94,24 +106,36 @@ fn touched_filter(name: &str, batch: &RecordBatch) -> Option<String> {
 
 async fn check_case(seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let batches: Vec<RecordBatch> = (0..rng.random_range(6..=16)).map(|_| random_batch(&mut rng)).collect();
+    let batches: Vec<RecordBatch> = (0..rng.random_range(6..=16))
+        .map(|_| random_batch(&mut rng))
+        .collect();
     let partitions = if seed % 2 == 1 { 3 } else { 1 };
-    let case = format!("seed {seed}: {} batches, {partitions} partition(s)", batches.len());
+    let case = format!(
+        "seed {seed}: {} batches, {partitions} partition(s)",
+        batches.len()
+    );
     let (ssc, clock, queue) = manual_context(partitions).await;
     let mut seen = Vec::new();
     for (name, sql, grouped) in QUERIES {
         for emit in ["CHANGES", "SNAPSHOT"] {
             let stream = format!("{name}_{}", emit.to_lowercase());
-            ssc.sql(&format!("CREATE STREAM {stream} AS {} EMIT {emit}", sql.replace("{s}", "src")))
-                .await
-                .unwrap_or_else(|e| panic!("{case}: {stream}: {e}"));
+            ssc.sql(&format!(
+                "CREATE STREAM {stream} AS {} EMIT {emit}",
+                sql.replace("{s}", "src")
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {stream}: {e}"));
             seen.push((*name, *sql, *grouped, emit, collect(&ssc, &stream).await));
         }
     }
     run_batches(&ssc, &clock, &queue, &batches).await;
     for (name, sql, grouped, emit, got) in seen {
         let got = got.lock().unwrap().clone();
-        assert_eq!(got.len(), batches.len(), "{case}: {name} {emit}: a result per batch");
+        assert_eq!(
+            got.len(),
+            batches.len(),
+            "{case}: {name} {emit}: a result per batch"
+        );
         for (i, (t, out)) in got.iter().enumerate() {
             assert_eq!(*t, (i as i64 + 1) * 1000);
             let so_far = &batches[..=i];
@@ -132,14 +156,20 @@ async fn check_case(seed: u64) {
                 }
             };
             let (g, w) = (rows_of(out), rows_of(&want));
-            assert!(same(&g, &w), "{case}: {name} EMIT {emit} at {t} ms:\n got  {g:?}\n want {w:?}");
+            assert!(
+                same(&g, &w),
+                "{case}: {name} EMIT {emit} at {t} ms:\n got  {g:?}\n want {w:?}"
+            );
         }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_aggregates_equal_a_recomputation_on_random_input() {
-    let seeds = std::env::var("KEYED_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(12);
+    let seeds = std::env::var("KEYED_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12);
     for seed in 0..seeds {
         check_case(seed).await;
     }

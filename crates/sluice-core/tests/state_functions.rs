@@ -62,13 +62,22 @@ fn rows_by_key(batch: &RecordBatch) -> BTreeMap<Key, Vec<Option<i64>>> {
 
 async fn check_case(seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let batches: Vec<RecordBatch> =
-        (0..rng.random_range(6..=16)).map(|_| random_batch(&mut rng)).collect();
+    let batches: Vec<RecordBatch> = (0..rng.random_range(6..=16))
+        .map(|_| random_batch(&mut rng))
+        .collect();
     let partitions = rng.random_range(1..=3);
     let timeout_s = rng.random_range(1..=3i64);
     let limit = rng.random_range(4..=15i64);
     let initial: Vec<(Key, Tally)> = (0..rng.random_range(0..=4))
-        .map(|i| (Some(i * 3 - 1), Tally { count: rng.random_range(0..3), sum: rng.random_range(-9..9) }))
+        .map(|i| {
+            (
+                Some(i * 3 - 1),
+                Tally {
+                    count: rng.random_range(0..3),
+                    sum: rng.random_range(-9..9),
+                },
+            )
+        })
         .collect();
     let case = format!(
         "seed {seed}: {} batches, {partitions} partition(s), timeout {timeout_s} s, removed at {limit}, initial {initial:?}",
@@ -79,7 +88,10 @@ async fn check_case(seed: u64) {
     // A running tally per key, dropped at `limit` rows; timing-out keys are
     // emitted with their last tally.
     let spec = StateSpec::function(move |k: &Key, rows: &[Row], state: &mut State<Tally>| {
-        let mut tally = state.get_option().copied().unwrap_or(Tally { count: 0, sum: 0 });
+        let mut tally = state
+            .get_option()
+            .copied()
+            .unwrap_or(Tally { count: 0, sum: 0 });
         if state.is_timing_out() {
             return Some((*k, tally.count, tally.sum, true));
         }
@@ -98,14 +110,18 @@ async fn check_case(seed: u64) {
     ssc.map_with_state("tallies", "src", spec).await.unwrap();
     ssc.state_snapshots("snapshots", "tallies").await.unwrap();
     // updateStateByKey: counts that also decay by one each batch without rows.
-    ssc.update_state_by_key::<Key, _, _, _>("decaying", "src", move |rows: &[Row], count: Option<i64>| {
-        let c = count.unwrap_or(0);
-        if rows.is_empty() {
-            (c > 1).then_some(c - 1)
-        } else {
-            Some(c + rows.len() as i64).filter(|&c| c < limit)
-        }
-    })
+    ssc.update_state_by_key::<Key, _, _, _>(
+        "decaying",
+        "src",
+        move |rows: &[Row], count: Option<i64>| {
+            let c = count.unwrap_or(0);
+            if rows.is_empty() {
+                (c > 1).then_some(c - 1)
+            } else {
+                Some(c + rows.len() as i64).filter(|&c| c < limit)
+            }
+        },
+    )
     .await
     .unwrap();
     let tallies = collect(&ssc, "tallies").await;
@@ -120,7 +136,11 @@ async fn check_case(seed: u64) {
         snapshots.lock().unwrap().clone(),
         decaying.lock().unwrap().clone(),
     );
-    assert_eq!((tallies.len(), snapshots.len(), decaying.len()), (batches.len(), batches.len(), batches.len()), "{case}");
+    assert_eq!(
+        (tallies.len(), snapshots.len(), decaying.len()),
+        (batches.len(), batches.len(), batches.len()),
+        "{case}"
+    );
     for (i, batch) in batches.iter().enumerate() {
         let t = (i as i64 + 1) * 1000;
         if i == 0 {
@@ -131,7 +151,10 @@ async fn check_case(seed: u64) {
         let touched = rows_by_key(batch);
         let mut want = Vec::new();
         for (k, vs) in &touched {
-            let mut tally = state.get(k).map(|e| e.0).unwrap_or(Tally { count: 0, sum: 0 });
+            let mut tally = state
+                .get(k)
+                .map(|e| e.0)
+                .unwrap_or(Tally { count: 0, sum: 0 });
             tally.count += vs.len() as i64;
             tally.sum += vs.iter().flatten().sum::<i64>();
             if tally.count >= limit {
@@ -139,17 +162,33 @@ async fn check_case(seed: u64) {
             } else {
                 state.insert(*k, (tally, t));
             }
-            want.push(vec![cell(*k), cell(Some(tally.count)), cell(Some(tally.sum)), Cell::Exact("false".into())]);
+            want.push(vec![
+                cell(*k),
+                cell(Some(tally.count)),
+                cell(Some(tally.sum)),
+                Cell::Exact("false".into()),
+            ]);
         }
-        let idle: Vec<Key> =
-            state.iter().filter(|(_, (_, last))| *last < t - timeout_s * 1000).map(|(k, _)| *k).collect();
+        let idle: Vec<Key> = state
+            .iter()
+            .filter(|(_, (_, last))| *last < t - timeout_s * 1000)
+            .map(|(k, _)| *k)
+            .collect();
         for k in idle {
             let (tally, _) = state.remove(&k).unwrap();
-            want.push(vec![cell(k), cell(Some(tally.count)), cell(Some(tally.sum)), Cell::Exact("true".into())]);
+            want.push(vec![
+                cell(k),
+                cell(Some(tally.count)),
+                cell(Some(tally.sum)),
+                Cell::Exact("true".into()),
+            ]);
         }
         let got = rows_of(&tallies[i].1);
         let want = sorted(want);
-        assert!(same(&got, &want), "{case}: tallies at {t}:\n got  {got:?}\n want {want:?}");
+        assert!(
+            same(&got, &want),
+            "{case}: tallies at {t}:\n got  {got:?}\n want {want:?}"
+        );
 
         let got = rows_of(&snapshots[i].1);
         let want = sorted(
@@ -158,7 +197,10 @@ async fn check_case(seed: u64) {
                 .map(|(k, (s, _))| vec![cell(*k), cell(Some(s.count)), cell(Some(s.sum))])
                 .collect(),
         );
-        assert!(same(&got, &want), "{case}: snapshots at {t}:\n got  {got:?}\n want {want:?}");
+        assert!(
+            same(&got, &want),
+            "{case}: snapshots at {t}:\n got  {got:?}\n want {want:?}"
+        );
 
         let keys: std::collections::BTreeSet<Key> =
             counts.keys().chain(touched.keys()).copied().collect();
@@ -174,14 +216,25 @@ async fn check_case(seed: u64) {
             };
         }
         let got = rows_of(&decaying[i].1);
-        let want = sorted(counts.iter().map(|(k, c)| vec![cell(*k), cell(Some(*c))]).collect());
-        assert!(same(&got, &want), "{case}: update_state_by_key at {t}:\n got  {got:?}\n want {want:?}");
+        let want = sorted(
+            counts
+                .iter()
+                .map(|(k, c)| vec![cell(*k), cell(Some(*c))])
+                .collect(),
+        );
+        assert!(
+            same(&got, &want),
+            "{case}: update_state_by_key at {t}:\n got  {got:?}\n want {want:?}"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_functions_equal_a_model_on_random_input() {
-    let seeds = std::env::var("KEYED_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(12);
+    let seeds = std::env::var("KEYED_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12);
     for seed in 0..seeds {
         check_case(seed).await;
     }
@@ -196,10 +249,14 @@ async fn output_columns_come_from_the_types() {
         rows: usize,
     }
     let spec = StateSpec::function(|k: &Key, rows: &[Row], _: &mut State<i64>| {
-        Some(Out { key: *k, rows: rows.len() })
+        Some(Out {
+            key: *k,
+            rows: rows.len(),
+        })
     });
     ssc.map_with_state("a", "src", spec).await.unwrap();
-    let spec = StateSpec::function(|_: &Key, rows: &[Row], _: &mut State<i64>| Some(rows.len() as i64));
+    let spec =
+        StateSpec::function(|_: &Key, rows: &[Row], _: &mut State<i64>| Some(rows.len() as i64));
     ssc.map_with_state("b", "src", spec).await.unwrap();
     ssc.state_snapshots("b_snapshots", "b").await.unwrap();
     for (stream, want) in [
@@ -208,7 +265,12 @@ async fn output_columns_come_from_the_types() {
         ("b_snapshots", &["k", "state", "batch_time"]),
     ] {
         let df = ssc.session().table(stream).await.unwrap();
-        let names: Vec<&str> = df.schema().fields().iter().map(|f| f.name().as_str()).collect();
+        let names: Vec<&str> = df
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
         assert_eq!(names, want);
     }
 }
@@ -236,7 +298,9 @@ async fn misuse_and_wrong_types_fail_the_batch_with_a_clear_error() {
     clock.advance_ms(1000);
     let err = ssc.await_termination().await.unwrap_err().to_string();
     assert!(
-        err.contains("'bad' at batch 3000 ms: the function called update() on a key that is timing out"),
+        err.contains(
+            "'bad' at batch 3000 ms: the function called update() on a key that is timing out"
+        ),
         "{err}"
     );
 
@@ -257,14 +321,37 @@ async fn misuse_and_wrong_types_fail_the_batch_with_a_clear_error() {
     // Not a source or stream; too few columns.
     let (ssc, _, _) = manual_context(1).await;
     let spec = StateSpec::function(|_: &Key, _: &[Row], _: &mut State<i64>| None::<i64>);
-    let err = ssc.map_with_state("x", "nowhere", spec).await.unwrap_err().to_string();
-    assert!(err.contains("'x' reads 'nowhere', which is not a source or stream"), "{err}");
-    ssc.sql("CREATE STREAM ks AS SELECT k FROM src").await.unwrap();
+    let err = ssc
+        .map_with_state("x", "nowhere", spec)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("'x' reads 'nowhere', which is not a source or stream"),
+        "{err}"
+    );
+    ssc.sql("CREATE STREAM ks AS SELECT k FROM src")
+        .await
+        .unwrap();
     let spec = StateSpec::function(|_: &Key, _: &[i64], _: &mut State<i64>| None::<i64>);
-    let err = ssc.map_with_state("y", "ks", spec).await.unwrap_err().to_string();
-    assert!(err.contains("'y' reads 'ks', which has 1 column(s); the first column is the key"), "{err}");
-    let err = ssc.state_snapshots("z", "ks").await.unwrap_err().to_string();
-    assert!(err.contains("state_snapshots 'z': 'ks' is not a map_with_state stream"), "{err}");
+    let err = ssc
+        .map_with_state("y", "ks", spec)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("'y' reads 'ks', which has 1 column(s); the first column is the key"),
+        "{err}"
+    );
+    let err = ssc
+        .state_snapshots("z", "ks")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("state_snapshots 'z': 'ks' is not a map_with_state stream"),
+        "{err}"
+    );
 }
 
 fn batch_with_rows() -> RecordBatch {

@@ -17,8 +17,8 @@ use arrow::array::{AsArray, Float64Array, Int64Array, RecordBatch, TimestampMill
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
-use rand::{Rng, SeedableRng};
 use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use sluice_core::{ClockChoice, ManualClock, StreamingContext};
 
 mod common;
@@ -64,9 +64,17 @@ const QUERIES: &[(&str, &str)] = &[
 async fn naive(rows: Vec<RecordBatch>, sql: &str, bounds: (i64, i64)) -> Vec<RecordBatch> {
     let ctx = SessionContext::new();
     ctx.register_udaf(sum_squares());
-    let mut fields: Vec<Field> = schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     for name in ["window_start", "window_end"] {
-        fields.push(Field::new(name, DataType::Timestamp(TimeUnit::Millisecond, None), false));
+        fields.push(Field::new(
+            name,
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ));
     }
     let with_bounds = Arc::new(Schema::new(fields));
     let rows = rows
@@ -93,7 +101,9 @@ async fn check_case(seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     let length = rng.random_range(1..=12i64);
     let slide = rng.random_range(1..=4i64);
-    let batches: Vec<RecordBatch> = (0..rng.random_range(8..=26)).map(|_| random_batch(&mut rng)).collect();
+    let batches: Vec<RecordBatch> = (0..rng.random_range(8..=26))
+        .map(|_| random_batch(&mut rng))
+        .collect();
     let case = format!(
         "seed {seed}: window length {length} s, slide {slide} s, {} batches, {} partition(s)",
         batches.len(),
@@ -107,9 +117,12 @@ async fn check_case(seed: u64) {
     let window = format!("window(src, '{length} seconds', '{slide} seconds')");
     let mut seen: Vec<(&str, &str, Seen)> = Vec::new();
     for (name, sql) in QUERIES {
-        ssc.sql(&format!("CREATE STREAM {name} AS {}", sql.replace("{w}", &window)))
-            .await
-            .unwrap_or_else(|e| panic!("{case}: {name}: {e}"));
+        ssc.sql(&format!(
+            "CREATE STREAM {name} AS {}",
+            sql.replace("{w}", &window)
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{case}: {name}: {e}"));
         seen.push((name, sql, collect(&ssc, name).await));
     }
     run_batches(&ssc, &clock, &queue, &batches).await;
@@ -145,7 +158,11 @@ async fn check_case(seed: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn windowed_queries_equal_a_recomputation_on_random_input() {
-    for seed in 0..std::env::var("WINDOW_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(16) {
+    for seed in 0..std::env::var("WINDOW_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(16)
+    {
         check_case(seed).await;
     }
 }
@@ -195,7 +212,9 @@ async fn explain_names_the_strategy_of_each_aggregate() {
         let r = text(&out[i]);
         let evaluation = r.iter().find(|(i, _)| i == "evaluation").unwrap();
         assert!(
-            evaluation.1.starts_with("recomputed over the covered batches' rows")
+            evaluation
+                .1
+                .starts_with("recomputed over the covered batches' rows")
                 && evaluation.1.contains(why),
             "{evaluation:?}"
         );
@@ -214,17 +233,24 @@ async fn rust_api_window_operations() {
         .await
         .unwrap();
     ssc.count_by_window("total", "src", l, s).await.unwrap();
-    ssc.count_by_value_and_window("by_value", "src", "k", l, s).await.unwrap();
+    ssc.count_by_value_and_window("by_value", "src", "k", l, s)
+        .await
+        .unwrap();
     ssc.reduce_by_window("extremes", "src", &["min(v) AS lo", "max(v) AS hi"], l, s)
         .await
         .unwrap();
-    ssc.window("rows", "src", l, Duration::from_secs(2)).await.unwrap();
+    ssc.window("rows", "src", l, Duration::from_secs(2))
+        .await
+        .unwrap();
     let err = ssc
         .window("odd", "src", Duration::from_millis(1500), s)
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("must be a multiple of the batch interval"), "{err}");
+    assert!(
+        err.contains("must be a multiple of the batch interval"),
+        "{err}"
+    );
     let mut seen = Vec::new();
     for name in ["by_key", "total", "by_value", "extremes", "rows"] {
         seen.push(collect(&ssc, name).await);
@@ -234,13 +260,21 @@ async fn rust_api_window_operations() {
         let f = Float64Array::from(vec![0.0; k.len()]);
         RecordBatch::try_new(
             schema(),
-            vec![Arc::new(Int64Array::from(k)), Arc::new(Int64Array::from(v)), Arc::new(f)],
+            vec![
+                Arc::new(Int64Array::from(k)),
+                Arc::new(Int64Array::from(v)),
+                Arc::new(f),
+            ],
         )
         .unwrap()
     };
-    for (i, b) in [rows(vec![1, 2, 1], vec![10, 20, 30]), rows(vec![2], vec![5]), rows(vec![], vec![])]
-        .into_iter()
-        .enumerate()
+    for (i, b) in [
+        rows(vec![1, 2, 1], vec![10, 20, 30]),
+        rows(vec![2], vec![5]),
+        rows(vec![], vec![]),
+    ]
+    .into_iter()
+    .enumerate()
     {
         queue.push(b).unwrap();
         clock.advance_ms(1_000);
@@ -280,7 +314,11 @@ async fn rust_api_window_operations() {
     );
     assert_eq!(
         text(&seen[1]),
-        vec![(1000, owned(&["3"])), (2000, owned(&["4"])), (3000, owned(&["1"]))]
+        vec![
+            (1000, owned(&["3"])),
+            (2000, owned(&["4"])),
+            (3000, owned(&["1"]))
+        ]
     );
     assert_eq!(
         text(&seen[2]),
@@ -301,6 +339,9 @@ async fn rust_api_window_operations() {
     // window(2 s, 2 s): emitted at 2000 only, with both batches' rows.
     assert_eq!(
         text(&seen[4]),
-        vec![(2000, owned(&["1,10,0.0", "1,30,0.0", "2,20,0.0", "2,5,0.0"]))]
+        vec![(
+            2000,
+            owned(&["1,10,0.0", "1,30,0.0", "2,20,0.0", "2,5,0.0"])
+        )]
     );
 }

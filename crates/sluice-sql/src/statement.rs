@@ -594,19 +594,34 @@ mod tests {
         let evict = s.evict.unwrap();
         assert_eq!(evict.predicate.to_string(), "n >= (3 + 1)");
         assert_eq!(evict.location, Location::new(2, 25));
-        assert_eq!(s.query.to_string(), "SELECT word, count(*) AS n FROM words GROUP BY word");
+        assert_eq!(
+            s.query.to_string(),
+            "SELECT word, count(*) AS n FROM words GROUP BY word"
+        );
         let err = |sql: &str| parse_script(sql).unwrap_err().message;
         assert!(
             err("CREATE STREAM t AS SELECT k, count(*) FROM s GROUP BY k EMIT CHANGES EVICT n > 1")
                 .contains("expected EVICT WHEN <predicate> or the end of the statement after EMIT, found n"),
         );
-        assert!(err("CREATE STREAM t AS SELECT k, count(*) FROM s GROUP BY k EMIT CHANGES EVICT WHEN").contains("expected a predicate after EVICT WHEN"));
-        assert!(err("CREATE STREAM t AS SELECT k, count(*) FROM s GROUP BY k EMIT CHANGES EVICT").contains("expected WHEN <predicate> after EVICT"));
+        assert!(
+            err("CREATE STREAM t AS SELECT k, count(*) FROM s GROUP BY k EMIT CHANGES EVICT WHEN")
+                .contains("expected a predicate after EVICT WHEN")
+        );
+        assert!(
+            err("CREATE STREAM t AS SELECT k, count(*) FROM s GROUP BY k EMIT CHANGES EVICT")
+                .contains("expected WHEN <predicate> after EVICT")
+        );
         assert!(err("CREATE STREAM t AS SELECT k, count(*) FROM s GROUP BY k EMIT CHANGES EVICT WHEN n > 1 2").contains("unexpected 2 after the EVICT WHEN predicate"));
-        assert!(err("CREATE STREAM t AS SELECT k FROM s EMIT CHANGE").contains("expected CHANGES or SNAPSHOT after EMIT, found CHANGE"));
+        assert!(
+            err("CREATE STREAM t AS SELECT k FROM s EMIT CHANGE")
+                .contains("expected CHANGES or SNAPSHOT after EMIT, found CHANGE")
+        );
         assert!(err("CREATE STREAM t AS SELECT k, count(*) FROM s GROUP BY k EMIT CHANGE EVICT WHEN n > 1").contains("expected CHANGES or SNAPSHOT after EMIT, found CHANGE"));
         // A column called emit is still a column, even aliased `snapshot`.
-        for sql in ["CREATE STREAM t AS SELECT emit FROM s", "CREATE STREAM t AS SELECT emit snapshot FROM s"] {
+        for sql in [
+            "CREATE STREAM t AS SELECT emit FROM s",
+            "CREATE STREAM t AS SELECT emit snapshot FROM s",
+        ] {
             let SluiceStatement::CreateStream(s) = one(sql) else {
                 panic!()
             };

@@ -70,7 +70,8 @@ impl StreamingContext {
             }
             None::<()>
         });
-        self.function_stream(name, input, spec, Emits::Snapshot).await
+        self.function_stream(name, input, spec, Emits::Snapshot)
+            .await
     }
 
     /// `stateSnapshots()` of the `map_with_state` stream `of`: stream `name`

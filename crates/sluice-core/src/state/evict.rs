@@ -24,8 +24,8 @@ use std::sync::Arc;
 
 use arrow::datatypes::DataType;
 use datafusion::common::{Column, DFSchema};
-use datafusion::logical_expr::ExprSchemable;
 use datafusion::error::Result as DFResult;
+use datafusion::logical_expr::ExprSchemable;
 use datafusion::logical_expr::{Expr, LogicalPlan, Projection};
 use sluice_sql::normalize_ident;
 use sluice_sql::sqlparser::ast::{self, Ident, Query, SelectItem, SetExpr, visit_expressions_mut};

@@ -87,7 +87,9 @@ impl<S> State<S> {
     pub fn get(&self) -> &S {
         match &self.value {
             Some(v) => v,
-            None => panic!("State::get on a key without state (check exists() or use get_option())"),
+            None => {
+                panic!("State::get on a key without state (check exists() or use get_option())")
+            }
         }
     }
 
@@ -100,7 +102,8 @@ impl<S> State<S> {
     /// fails with an error saying so, as Spark's throws).
     pub fn update(&mut self, value: S) {
         if self.timing_out {
-            self.misuse = Some("update() on a key that is timing out (its state is dropped after this call)");
+            self.misuse =
+                Some("update() on a key that is timing out (its state is dropped after this call)");
             return;
         }
         self.value = Some(value);
@@ -109,7 +112,8 @@ impl<S> State<S> {
     /// Drops the key's state; if the key comes back it starts without.
     pub fn remove(&mut self) {
         if self.timing_out {
-            self.misuse = Some("remove() on a key that is timing out (it is removed after this call)");
+            self.misuse =
+                Some("remove() on a key that is timing out (it is removed after this call)");
             return;
         }
         self.value = None;
@@ -233,7 +237,11 @@ impl<T: Serialize + DeserializeOwned> Columns<T> {
     /// named `single_name`.
     pub(crate) fn traced(single_name: &str) -> DFResult<Self> {
         if let Ok(fields) = Vec::<FieldRef>::from_type::<T>(tracing()) {
-            return Ok(Self { fields, single: false, _t: PhantomData });
+            return Ok(Self {
+                fields,
+                single: false,
+                _t: PhantomData,
+            });
         }
         let fields = Vec::<FieldRef>::from_type::<Item<T>>(tracing())
             .map_err(|e| plan_datafusion_err!("{}: {e}", std::any::type_name::<T>()))?;
@@ -241,7 +249,11 @@ impl<T: Serialize + DeserializeOwned> Columns<T> {
             .iter()
             .map(|f| Arc::new(f.as_ref().clone().with_name(single_name)))
             .collect();
-        Ok(Self { fields, single: true, _t: PhantomData })
+        Ok(Self {
+            fields,
+            single: true,
+            _t: PhantomData,
+        })
     }
 }
 
@@ -407,7 +419,9 @@ where
             Emits::Snapshot => Arc::clone(&snapshot_schema),
         };
         let timeouts = spec.timeout.is_some();
-        let partitions = (0..spec.partitions).map(|_| Partition::new(timeouts)).collect();
+        let partitions = (0..spec.partitions)
+            .map(|_| Partition::new(timeouts))
+            .collect();
         Ok(Self {
             input: input.to_string(),
             name: name.to_string(),
@@ -471,7 +485,10 @@ where
         }
         // The batch's keys and values, shared out by partition.
         let mut shares: Vec<Share<K, V>> = (0..self.partitions.len())
-            .map(|_| Share { keys: Vec::new(), values: Vec::new() })
+            .map(|_| Share {
+                keys: Vec::new(),
+                values: Vec::new(),
+            })
             .collect();
         let mut positions: Vec<HashMap<K, usize>> =
             (0..self.partitions.len()).map(|_| HashMap::new()).collect();
@@ -569,7 +586,10 @@ where
                     .collect();
                 handles
                     .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    })
                     .collect()
             })
         };

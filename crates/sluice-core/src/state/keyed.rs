@@ -20,7 +20,6 @@
 //! ```
 
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch};
@@ -120,13 +119,24 @@ impl KeyedStream {
             input_schema,
             Arc::clone(&lowered.task_ctx),
         )?;
-        let (plan, result_slot) =
-            plan_over_values(session, split, logical, &finisher.schema(), parallel_threshold)
-                .await?;
+        let (plan, result_slot) = plan_over_values(
+            session,
+            split,
+            logical,
+            &finisher.schema(),
+            parallel_threshold,
+        )
+        .await?;
         let evict = match &options.evict {
             Some(evict) => Some(
-                plan_over_values(session, split, evict, &finisher.schema(), parallel_threshold)
-                    .await?,
+                plan_over_values(
+                    session,
+                    split,
+                    evict,
+                    &finisher.schema(),
+                    parallel_threshold,
+                )
+                .await?,
             ),
             None => None,
         };
@@ -179,7 +189,9 @@ impl KeyedStream {
     pub async fn run(&mut self, t: i64, rows: usize) -> DFResult<Vec<RecordBatch>> {
         if let Some(seed) = self.seed.take() {
             let seed = self.merger.merge(vec![seed]).await?;
-            let keys = self.store.find(&seed.columns()[..self.key_columns], seed.num_rows())?;
+            let keys = self
+                .store
+                .find(&seed.columns()[..self.key_columns], seed.num_rows())?;
             self.store.put_at(&keys, &seed, Some(t))?;
         }
         let batches = self.batch_plan.execute(rows).await?;
@@ -203,7 +215,9 @@ impl KeyedStream {
         } else {
             touched
         };
-        let keys = self.store.find(&touched.columns()[..k], touched.num_rows())?;
+        let keys = self
+            .store
+            .find(&touched.columns()[..k], touched.num_rows())?;
         let stored = self.store.rows_of(&keys)?;
         let merged = self.merger.merge(vec![touched.clone(), stored]).await?;
         // The merge lists keys as first met, `touched`'s order; if it ever
@@ -270,11 +284,11 @@ impl KeyedStream {
         if self.timeout_ms.is_none() {
             return Ok(out);
         }
-        let flag = timed_out;
         out.into_iter()
             .map(|b| {
                 let mut columns = b.columns().to_vec();
-                columns.push(Arc::new(BooleanArray::from(vec![flag; b.num_rows()])) as ArrayRef);
+                columns
+                    .push(Arc::new(BooleanArray::from(vec![timed_out; b.num_rows()])) as ArrayRef);
                 Ok(RecordBatch::try_new(self.schema(), columns)?)
             })
             .collect()
@@ -291,7 +305,8 @@ impl KeyedStream {
             let Some(flag) = b.column(k).as_boolean_opt() else {
                 return datafusion::common::internal_err!(
                     "EVICT WHEN gave {} (schema {:?}), not a boolean",
-                    b.column(k).data_type(), b.schema()
+                    b.column(k).data_type(),
+                    b.schema()
                 );
             };
             // NULL (unknown) does not evict, as in WHERE.
@@ -301,7 +316,8 @@ impl KeyedStream {
             };
             let chosen = filter_record_batch(&b, &mask)?;
             if chosen.num_rows() > 0 {
-                self.store.remove(&chosen.columns()[..k], chosen.num_rows())?;
+                self.store
+                    .remove(&chosen.columns()[..k], chosen.num_rows())?;
             }
         }
         Ok(())
@@ -333,7 +349,10 @@ impl KeyedStream {
         if let Some((plan, _)) = &self.evict {
             rows.push((
                 "evict when".into(),
-                format!("touched keys whose values pass it are emitted, then dropped:\n{}", plan.display()),
+                format!(
+                    "touched keys whose values pass it are emitted, then dropped:\n{}",
+                    plan.display()
+                ),
             ));
         }
         for name in &self.names {

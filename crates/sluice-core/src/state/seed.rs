@@ -48,10 +48,11 @@ pub async fn seed_values(
             ));
         }
     }
-    let df = session
-        .table(table)
-        .await
-        .map_err(|_| format!("no table '{table}' (create it first, e.g. CREATE TABLE {table} (...) AS VALUES ...)"))?;
+    let df = session.table(table).await.map_err(|_| {
+        format!(
+            "no table '{table}' (create it first, e.g. CREATE TABLE {table} (...) AS VALUES ...)"
+        )
+    })?;
     let schema = Arc::new(df.schema().as_arrow().clone());
     let batches = df
         .collect()
@@ -83,13 +84,14 @@ pub async fn seed_values(
             safe: false,
             ..Default::default()
         };
-        let column = cast_with_options(rows.column(index), field.data_type(), &strict).map_err(|e| {
-            format!(
-                "column '{name}' of '{table}' ({}) does not convert to {}: {e}",
-                rows.column(index).data_type(),
-                field.data_type()
-            )
-        })?;
+        let column =
+            cast_with_options(rows.column(index), field.data_type(), &strict).map_err(|e| {
+                format!(
+                    "column '{name}' of '{table}' ({}) does not convert to {}: {e}",
+                    rows.column(index).data_type(),
+                    field.data_type()
+                )
+            })?;
         if !field.is_nullable() && column.null_count() > 0 {
             return Err(format!(
                 "column '{name}' of '{table}' has NULLs, which the value it seeds never is"

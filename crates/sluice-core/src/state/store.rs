@@ -321,7 +321,9 @@ mod tests {
     fn store_equals_a_map_through_compactions() {
         let mut seed = 7u64;
         let mut next = |n: u64| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 33) % n
         };
         let mut store = StateStore::new(schema(), 1).unwrap();
@@ -334,7 +336,10 @@ mod tests {
                     let mut ks: Vec<Option<i64>> = (0..next(50)).map(|_| key(next(400))).collect();
                     ks.sort();
                     ks.dedup();
-                    let vs: Vec<i64> = ks.iter().map(|_| step as i64 * 1000 + next(1000) as i64).collect();
+                    let vs: Vec<i64> = ks
+                        .iter()
+                        .map(|_| step as i64 * 1000 + next(1000) as i64)
+                        .collect();
                     let b = RecordBatch::try_new(
                         schema(),
                         vec![
@@ -349,7 +354,9 @@ mod tests {
                 1 => {
                     let ks: Vec<Option<i64>> = (0..next(20)).map(|_| key(next(400))).collect();
                     let n = ks.len();
-                    store.remove(&[Arc::new(Int64Array::from(ks.clone()))], n).unwrap();
+                    store
+                        .remove(&[Arc::new(Int64Array::from(ks.clone()))], n)
+                        .unwrap();
                     for k in ks {
                         model.remove(&k);
                     }
@@ -357,7 +364,9 @@ mod tests {
                 _ => {
                     let ks: Vec<Option<i64>> = (0..next(30)).map(|_| key(next(400))).collect();
                     let n = ks.len();
-                    let found = store.lookup(&[Arc::new(Int64Array::from(ks.clone()))], n).unwrap();
+                    let found = store
+                        .lookup(&[Arc::new(Int64Array::from(ks.clone()))], n)
+                        .unwrap();
                     let mut want = Vec::new();
                     for k in ks {
                         if let Some(v) = model.get(&k)
@@ -387,7 +396,9 @@ mod tests {
     fn idle_keys_survive_compactions() {
         let mut seed = 11u64;
         let mut next = |n: u64| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 33) % n
         };
         let mut store = StateStore::new(schema(), 1).unwrap().with_idle_tracking();
@@ -412,7 +423,9 @@ mod tests {
             if next(4) == 0 {
                 let gone: Vec<i64> = (0..next(100)).map(|_| next(3000) as i64).collect();
                 let n = gone.len();
-                store.remove(&[Arc::new(Int64Array::from(gone.clone()))], n).unwrap();
+                store
+                    .remove(&[Arc::new(Int64Array::from(gone.clone()))], n)
+                    .unwrap();
                 for k in gone {
                     last.remove(&k);
                 }
@@ -423,8 +436,11 @@ mod tests {
                 .map(|(k, _)| k.unwrap())
                 .collect();
             taken.sort();
-            let mut want: Vec<i64> =
-                last.iter().filter(|(_, l)| **l < threshold).map(|(k, _)| *k).collect();
+            let mut want: Vec<i64> = last
+                .iter()
+                .filter(|(_, l)| **l < threshold)
+                .map(|(k, _)| *k)
+                .collect();
             want.sort();
             assert_eq!(taken, want, "at {t}");
             for k in want {

@@ -238,7 +238,10 @@ impl AdditiveColumn for FloatTotals {
     fn emit(&self) -> ArrayRef {
         let values: Vec<f64> = (0..self.sum.len()).map(|k| self.value(k)).collect();
         let nulls = NullBuffer::from_iter(self.valid.iter().map(|&n| n > 0));
-        Arc::new(PrimitiveArray::<Float64Type>::new(values.into(), Some(nulls)))
+        Arc::new(PrimitiveArray::<Float64Type>::new(
+            values.into(),
+            Some(nulls),
+        ))
     }
 
     fn size(&self) -> usize {
@@ -271,9 +274,21 @@ mod tests {
         t.apply(&a, &[0, 1, 0], 2, Direction::Enter);
         let b: ArrayRef = Arc::new(Int64Array::from(vec![Some(1)]));
         t.apply(&b, &[1], 2, Direction::Enter);
-        assert_eq!(t.emit().as_primitive::<Int64Type>().iter().collect::<Vec<_>>(), vec![Some(7), Some(1)]);
+        assert_eq!(
+            t.emit()
+                .as_primitive::<Int64Type>()
+                .iter()
+                .collect::<Vec<_>>(),
+            vec![Some(7), Some(1)]
+        );
         t.apply(&b, &[1], 2, Direction::Leave);
-        assert_eq!(t.emit().as_primitive::<Int64Type>().iter().collect::<Vec<_>>(), vec![Some(7), None]);
+        assert_eq!(
+            t.emit()
+                .as_primitive::<Int64Type>()
+                .iter()
+                .collect::<Vec<_>>(),
+            vec![Some(7), None]
+        );
         t.retain(&BooleanArray::from(vec![false, true]));
         assert_eq!(t.emit().len(), 1);
         assert!(t.emit().is_null(0));

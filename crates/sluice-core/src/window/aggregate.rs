@@ -32,8 +32,8 @@ use arrow::compute::{concat_batches, take};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
-use datafusion::physical_plan::aggregates::AggregateMode;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::aggregates::AggregateMode;
 use datafusion::prelude::SessionContext;
 
 use super::additive::{AdditiveColumn, Direction, Totals, additive_column};
@@ -158,8 +158,10 @@ impl WindowAggregate {
         // With retracting aggregates, a pane's input rows feed two plans (the
         // partial aggregate and the rows kept): run the input once, into a
         // slot both read, so both see the same rows.
-        let (single_input, parallel_input) =
-            (Arc::clone(&lowered.single_input), lowered.parallel_input.clone());
+        let (single_input, parallel_input) = (
+            Arc::clone(&lowered.single_input),
+            lowered.parallel_input.clone(),
+        );
         let (staged, pane_single, pane_parallel) = if retracting.is_empty() {
             (None, single_input, parallel_input)
         } else {
@@ -170,7 +172,10 @@ impl WindowAggregate {
                 Ok(Arc::new(table.scan_exec(columns.clone(), n)?))
             };
             let single = scan(1)?;
-            let parallel = parallel_input.as_ref().map(|_| scan(partitions)).transpose()?;
+            let parallel = parallel_input
+                .as_ref()
+                .map(|_| scan(partitions))
+                .transpose()?;
             let input = StreamPlan::from_plans(single_input, parallel_input, Arc::clone(&task_ctx))
                 .with_parallel_threshold(parallel_threshold);
             (Some((input, slot)), single, parallel)
@@ -217,7 +222,12 @@ impl WindowAggregate {
             Arc::clone(&input_schema),
             Arc::clone(&task_ctx),
         )?;
-        let mut output_fields: Vec<_> = pane_schema.fields().iter().take(key_columns).cloned().collect();
+        let mut output_fields: Vec<_> = pane_schema
+            .fields()
+            .iter()
+            .take(key_columns)
+            .cloned()
+            .collect();
         output_fields.extend(user_aggregates.iter().map(|a| a.field()));
         let output_schema = Arc::new(arrow::datatypes::Schema::new(output_fields));
         let key_schema = Arc::new(pane_schema.project(&(0..key_columns).collect::<Vec<_>>())?);
@@ -322,10 +332,14 @@ impl WindowAggregate {
 
     fn apply(&mut self, pane: &RecordBatch, d: Direction) -> DFResult<()> {
         let columns = pane.columns();
-        self.keys
-            .intern(&columns[..self.key_columns], pane.num_rows(), &mut self.scratch)?;
+        self.keys.intern(
+            &columns[..self.key_columns],
+            pane.num_rows(),
+            &mut self.scratch,
+        )?;
         let n = self.keys.len();
-        self.rows.apply(&columns[self.rows_column], &self.scratch, n, d);
+        self.rows
+            .apply(&columns[self.rows_column], &self.scratch, n, d);
         for (c, totals) in &mut self.inverse {
             totals.apply(&columns[*c], &self.scratch, n, d);
         }
@@ -394,8 +408,11 @@ impl WindowAggregate {
         // Put the retracting aggregates' values in, by key.
         let values = retract.values(live_count)?;
         let k = self.key_columns;
-        self.keys
-            .intern(&finished.columns()[..k], finished.num_rows(), &mut self.scratch)?;
+        self.keys.intern(
+            &finished.columns()[..k],
+            finished.num_rows(),
+            &mut self.scratch,
+        )?;
         if self.keys.len() != live_count {
             return Err(internal("the final aggregate made up a key"));
         }
@@ -470,7 +487,9 @@ fn strategy_of(
 ) -> DFResult<Strategy> {
     let plain = !agg.is_distinct() && agg.order_bys().is_empty();
     let additive = matches!(agg.fun().name(), "count" | "sum" | "avg")
-        && states.iter().all(|f| additive_column(f.data_type()).is_some());
+        && states
+            .iter()
+            .all(|f| additive_column(f.data_type()).is_some());
     if plain && additive {
         return Ok(Strategy::Inverse);
     }

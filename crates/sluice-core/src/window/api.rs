@@ -91,8 +91,15 @@ impl StreamingContext {
         length: Duration,
         slide: Duration,
     ) -> Result<()> {
-        self.reduce_by_key_and_window(name, input, &[column], &["count(*) AS count"], length, slide)
-            .await
+        self.reduce_by_key_and_window(
+            name,
+            input,
+            &[column],
+            &["count(*) AS count"],
+            length,
+            slide,
+        )
+        .await
     }
 
     /// Bytes a stream keeps between batches (a window's panes and per-key

@@ -13,9 +13,9 @@ use arrow::array::{ArrayRef, BooleanArray};
 use arrow::compute::filter;
 use arrow::datatypes::SchemaRef;
 use datafusion::error::Result as DFResult;
+use datafusion::logical_expr::EmitTo;
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
-use datafusion::logical_expr::EmitTo;
 
 /// Dense indices for the window's keys.
 pub struct WindowKeys {
@@ -48,7 +48,12 @@ impl WindowKeys {
     }
 
     /// The index of each row's key, new keys getting the next indices.
-    pub fn intern(&mut self, columns: &[ArrayRef], rows: usize, out: &mut Vec<usize>) -> DFResult<()> {
+    pub fn intern(
+        &mut self,
+        columns: &[ArrayRef],
+        rows: usize,
+        out: &mut Vec<usize>,
+    ) -> DFResult<()> {
         match &mut self.values {
             Some(v) => v.intern(columns, out),
             None => {
@@ -71,7 +76,8 @@ impl WindowKeys {
             .iter()
             .map(|c| filter(c, live))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut fresh = new_group_values(std::sync::Arc::clone(&self.schema), &GroupOrdering::None)?;
+        let mut fresh =
+            new_group_values(std::sync::Arc::clone(&self.schema), &GroupOrdering::None)?;
         let mut ignored = Vec::new();
         fresh.intern(&kept, &mut ignored)?;
         *values = fresh;

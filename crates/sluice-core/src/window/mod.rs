@@ -22,8 +22,8 @@
 //! ```
 
 pub mod additive;
-pub mod api;
 pub mod aggregate;
+pub mod api;
 pub mod keys;
 pub mod merge;
 pub mod partial;

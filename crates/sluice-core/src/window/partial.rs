@@ -76,8 +76,9 @@ impl PartialAggregate {
         let group_by = PhysicalGroupBy::new_single(keys.clone());
         let mut calls = Vec::with_capacity(split.aggregates.len());
         for e in &split.aggregates {
-            let l = LoweredAggregateBuilder::new(e, logical_schema, &input_schema, props, &planning)
-                .build()?;
+            let l =
+                LoweredAggregateBuilder::new(e, logical_schema, &input_schema, props, &planning)
+                    .build()?;
             calls.push(LoweredCall {
                 aggregate: l.aggregate,
                 filter: l.filter,
@@ -88,10 +89,11 @@ impl PartialAggregate {
             datafusion::common::ScalarValue::Int64(Some(1)),
             None,
         ));
-        let rows = LoweredAggregateBuilder::new(&hidden, logical_schema, &input_schema, props, &planning)
-            .with_name("__sluice_rows")
-            .build()?
-            .aggregate;
+        let rows =
+            LoweredAggregateBuilder::new(&hidden, logical_schema, &input_schema, props, &planning)
+                .with_name("__sluice_rows")
+                .build()?
+                .aggregate;
         Ok(Self {
             keys,
             group_by,
@@ -110,7 +112,10 @@ impl PartialAggregate {
 
     /// The user's aggregates, in order.
     pub fn aggregates(&self) -> Vec<Arc<AggregateFunctionExpr>> {
-        self.calls.iter().map(|c| Arc::clone(&c.aggregate)).collect()
+        self.calls
+            .iter()
+            .map(|c| Arc::clone(&c.aggregate))
+            .collect()
     }
 
     /// The aggregates and the hidden row count, as the partial step computes them.
@@ -142,7 +147,9 @@ impl PartialAggregate {
         };
         let single = partial(single)?;
         let parallel = parallel.map(partial).transpose()?;
-        Ok(StreamPlan::from_plans(single, parallel, Arc::clone(&self.task_ctx))
-            .with_parallel_threshold(parallel_threshold))
+        Ok(
+            StreamPlan::from_plans(single, parallel, Arc::clone(&self.task_ctx))
+                .with_parallel_threshold(parallel_threshold),
+        )
     }
 }

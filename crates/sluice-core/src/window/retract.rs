@@ -55,9 +55,9 @@ impl KeyAccumulators {
 
 /// Rows of `values` (the argument columns) where no argument is null.
 fn valid_rows(values: &[ArrayRef], len: usize) -> i64 {
-    let nulls = values
-        .iter()
-        .fold(None, |acc: Option<NullBuffer>, v| NullBuffer::union(acc.as_ref(), v.logical_nulls().as_ref()));
+    let nulls = values.iter().fold(None, |acc: Option<NullBuffer>, v| {
+        NullBuffer::union(acc.as_ref(), v.logical_nulls().as_ref())
+    });
     (len - nulls.map_or(0, |n| n.null_count())) as i64
 }
 
@@ -143,7 +143,11 @@ impl RetractState {
             return Ok(());
         }
         let columns = batch.columns();
-        keys.intern(&columns[..self.key_columns], batch.num_rows(), &mut self.scratch)?;
+        keys.intern(
+            &columns[..self.key_columns],
+            batch.num_rows(),
+            &mut self.scratch,
+        )?;
         if self.accumulators.len() < keys.len() {
             self.accumulators.resize_with(keys.len(), || None);
         }
@@ -152,7 +156,10 @@ impl RetractState {
         // recomputation would feed them.
         let mut positions: Vec<u32> = (0..self.scratch.len() as u32).collect();
         positions.sort_by_key(|&i| self.scratch[i as usize]);
-        let sorted_keys: Vec<usize> = positions.iter().map(|&i| self.scratch[i as usize]).collect();
+        let sorted_keys: Vec<usize> = positions
+            .iter()
+            .map(|&i| self.scratch[i as usize])
+            .collect();
         let order = UInt32Array::from(positions);
         let sorted: Vec<ArrayRef> = columns[self.key_columns..]
             .iter()

@@ -24,8 +24,8 @@ use std::ops::ControlFlow;
 use std::time::Duration;
 
 use sluice_sql::sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, GroupByExpr, Ident, ObjectName, Query,
-    Select, SelectItem, SetExpr, Spanned, TableAlias, TableFactor, Value, VisitMut, VisitorMut,
+    Expr, FunctionArg, FunctionArgExpr, GroupByExpr, Ident, ObjectName, Query, Select, SelectItem,
+    SetExpr, Spanned, TableAlias, TableFactor, Value, VisitMut, VisitorMut,
 };
 use sluice_sql::{Location, SqlError, normalize_ident, parse_duration};
 
@@ -43,7 +43,8 @@ pub struct WindowCall {
     pub location: Location,
 }
 
-const USAGE: &str = "window(<stream>, '<length>' [, '<slide>']), e.g. window(words, '20 seconds', '10 seconds')";
+const USAGE: &str =
+    "window(<stream>, '<length>' [, '<slide>']), e.g. window(words, '20 seconds', '10 seconds')";
 
 /// Replaces every `window(...)` relation in `query` by `table` and returns
 /// the calls, in order. `is_aggregate` tells aggregate function names apart
@@ -96,13 +97,19 @@ impl VisitorMut for Replacer<'_> {
         let location: Location = name.span().start.into();
         match parse_call(&args.args, location) {
             Ok((call, input_ident)) => {
-                let alias_name = alias.as_ref().map(|a| a.name.clone()).unwrap_or(input_ident);
+                let alias_name = alias
+                    .as_ref()
+                    .map(|a| a.name.clone())
+                    .unwrap_or(input_ident);
                 *factor = TableFactor::Table {
                     name: ObjectName::from(vec![Ident::new(self.table)]),
                     alias: Some(TableAlias {
                         explicit: true,
                         name: alias_name,
-                        columns: alias.as_ref().map(|a| a.columns.clone()).unwrap_or_default(),
+                        columns: alias
+                            .as_ref()
+                            .map(|a| a.columns.clone())
+                            .unwrap_or_default(),
                         at: None,
                     }),
                     args: None,
@@ -242,9 +249,8 @@ fn parse_call(args: &[FunctionArg], location: Location) -> Result<(WindowCall, I
                 "window(): the {what} must be a quoted duration such as '10 seconds', not {e}"
             )));
         }
-        parse_duration(&text).map_err(|m| {
-            SqlError::new(format!("window(): the {what}: {m}"), e.span().start.into())
-        })
+        parse_duration(&text)
+            .map_err(|m| SqlError::new(format!("window(): the {what}: {m}"), e.span().start.into()))
     };
     let length = duration(exprs[1], "length")?;
     let slide = exprs.get(2).map(|e| duration(e, "slide")).transpose()?;
@@ -277,7 +283,8 @@ mod tests {
 
     #[test]
     fn calls_become_the_window_table() {
-        let (sql, calls) = rewrite("SELECT * FROM window(words, '4 seconds', '2 seconds') w").unwrap();
+        let (sql, calls) =
+            rewrite("SELECT * FROM window(words, '4 seconds', '2 seconds') w").unwrap();
         assert_eq!(sql, "SELECT * FROM __w AS w");
         assert_eq!(calls[0].input, "words");
         assert_eq!(calls[0].length, Duration::from_secs(4));
@@ -305,12 +312,28 @@ mod tests {
     #[test]
     fn bad_calls_say_what_is_wrong() {
         let e = rewrite("SELECT * FROM window(words)").unwrap_err();
-        assert!(e.message.contains("one or two durations, got 1"), "{}", e.message);
+        assert!(
+            e.message.contains("one or two durations, got 1"),
+            "{}",
+            e.message
+        );
         let e = rewrite("SELECT * FROM window(words, 10)").unwrap_err();
-        assert!(e.message.contains("the length must be a quoted duration"), "{}", e.message);
+        assert!(
+            e.message.contains("the length must be a quoted duration"),
+            "{}",
+            e.message
+        );
         let e = rewrite("SELECT * FROM window(words, '10 parsecs')").unwrap_err();
-        assert!(e.message.contains("'10 parsecs' is not a duration"), "{}", e.message);
+        assert!(
+            e.message.contains("'10 parsecs' is not a duration"),
+            "{}",
+            e.message
+        );
         let e = rewrite("SELECT * FROM window('words', '10 s')").unwrap_err();
-        assert!(e.message.contains("must name a source or stream"), "{}", e.message);
+        assert!(
+            e.message.contains("must name a source or stream"),
+            "{}",
+            e.message
+        );
     }
 }

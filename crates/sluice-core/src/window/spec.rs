@@ -149,9 +149,17 @@ mod tests {
     fn emission_and_coverage_follow_spark() {
         // interval 1 s, first batch at 1 s: zero time 0.
         let s = spec(4, Some(2));
-        let emitted: Vec<i64> = (1..=8).map(|b| b * 1000).filter(|&t| s.emits_at(t, 0, Duration::from_secs(1))).collect();
+        let emitted: Vec<i64> = (1..=8)
+            .map(|b| b * 1000)
+            .filter(|&t| s.emits_at(t, 0, Duration::from_secs(1)))
+            .collect();
         assert_eq!(emitted, vec![2000, 4000, 6000, 8000]);
-        let covered = |t| (1..=8).map(|b| b * 1000).filter(|&b| s.covers(t, b)).collect::<Vec<_>>();
+        let covered = |t| {
+            (1..=8)
+                .map(|b| b * 1000)
+                .filter(|&b| s.covers(t, b))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(covered(2000), vec![1000, 2000]);
         assert_eq!(covered(6000), vec![3000, 4000, 5000, 6000]);
         assert_eq!(s.bounds(6000), (2000, 6000));
@@ -164,8 +172,18 @@ mod tests {
             spec(3, Some(2)).check("hot", i).unwrap_err(),
             "stream 'hot': window(w, '3 seconds', '2 seconds'): the length (3 seconds) must be a multiple of the batch interval (2 seconds)"
         );
-        assert!(spec(4, Some(1)).check("hot", i).unwrap_err().contains("the slide (1 second)"));
-        assert!(spec(0, None).check("hot", i).unwrap_err().contains("the length must be positive"));
+        assert!(
+            spec(4, Some(1))
+                .check("hot", i)
+                .unwrap_err()
+                .contains("the slide (1 second)")
+        );
+        assert!(
+            spec(0, None)
+                .check("hot", i)
+                .unwrap_err()
+                .contains("the length must be positive")
+        );
         assert!(spec(4, None).check("hot", i).is_ok());
     }
 }

@@ -90,7 +90,9 @@ pub fn split_aggregate_over(
             continue;
         }
         if window.uses_bounds(e) {
-            return Err(format!("GROUP BY {e} uses window_start/window_end in an expression"));
+            return Err(format!(
+                "GROUP BY {e} uses window_start/window_end in an expression"
+            ));
         }
         group_columns.push(GroupColumn::Key(keys.len()));
         keys.push(e.clone());
@@ -128,7 +130,9 @@ pub fn replace_aggregate(
         other => {
             let inputs = other.inputs();
             let [input] = inputs.as_slice() else {
-                return datafusion::common::internal_err!("window: no single path to the aggregate");
+                return datafusion::common::internal_err!(
+                    "window: no single path to the aggregate"
+                );
             };
             let new_input = replace_aggregate(input, replacement)?;
             other.with_new_exprs(other.expressions(), vec![new_input])
@@ -275,7 +279,9 @@ fn per_row(plan: &LogicalPlan, window: &Window) -> Result<(), String> {
     }
     for e in plan.expressions() {
         if window.uses_bounds(&e) {
-            return Err(format!("{e} uses window_start/window_end before the aggregate"));
+            return Err(format!(
+                "{e} uses window_start/window_end before the aggregate"
+            ));
         }
     }
     match plan {
@@ -294,7 +300,10 @@ fn per_row(plan: &LogicalPlan, window: &Window) -> Result<(), String> {
                 (false, true, Inner | Right | RightSemi | RightAnti | RightMark) => {
                     per_row(&j.right, window)
                 }
-                _ => Err(format!("a {} join keeps rows of the other side", j.join_type)),
+                _ => Err(format!(
+                    "a {} join keeps rows of the other side",
+                    j.join_type
+                )),
             }
         }
         other => Err(format!("{} under the aggregate", node_name(other))),

@@ -70,18 +70,20 @@ impl WindowedStream {
     ) -> DFResult<Self> {
         let panes = (spec.length.as_millis() / input_slide.as_millis().max(1)).max(1) as usize;
         let reason = match split_aggregate(logical, table_name) {
-            Ok(split) => match Self::incremental(session, &split, logical, parallel_threshold).await {
-                Ok((plan, evaluation)) => {
-                    return Ok(Self {
-                        spec,
-                        table_slot,
-                        plan,
-                        evaluation,
-                        panes,
-                    });
+            Ok(split) => {
+                match Self::incremental(session, &split, logical, parallel_threshold).await {
+                    Ok((plan, evaluation)) => {
+                        return Ok(Self {
+                            spec,
+                            table_slot,
+                            plan,
+                            evaluation,
+                            panes,
+                        });
+                    }
+                    Err(e) => format!("the aggregate could not be split: {}", e.strip_backtrace()),
                 }
-                Err(e) => format!("the aggregate could not be split: {}", e.strip_backtrace()),
-            },
+            }
             Err(reason) => reason,
         };
         let plan = StreamPlan::new(session, logical)
@@ -106,9 +108,14 @@ impl WindowedStream {
         parallel_threshold: usize,
     ) -> DFResult<(StreamPlan, Evaluation)> {
         let aggregate = WindowAggregate::new(session, split, parallel_threshold).await?;
-        let (plan, result_slot) =
-            plan_over_values(session, split, logical, &aggregate.output_schema(), parallel_threshold)
-                .await?;
+        let (plan, result_slot) = plan_over_values(
+            session,
+            split,
+            logical,
+            &aggregate.output_schema(),
+            parallel_threshold,
+        )
+        .await?;
         Ok((
             plan,
             Evaluation::Incremental {
@@ -216,9 +223,7 @@ impl WindowedStream {
             }
             Evaluation::Recompute { reason, .. } => rows.push((
                 "evaluation".into(),
-                format!(
-                    "recomputed over the covered batches' rows at each emission ({reason})"
-                ),
+                format!("recomputed over the covered batches' rows at each emission ({reason})"),
             )),
         }
         rows
@@ -257,8 +262,8 @@ pub(crate) async fn plan_over_values(
         .collect();
     let result_slot = BatchSlot::new();
     let table = SlotTable::windowed(Arc::new(Schema::new(renamed)), Arc::clone(&result_slot));
-    let scan =
-        LogicalPlanBuilder::scan(RESULT_TABLE, provider_as_source(Arc::new(table)), None)?.build()?;
+    let scan = LogicalPlanBuilder::scan(RESULT_TABLE, provider_as_source(Arc::new(table)), None)?
+        .build()?;
     let column =
         |name: String| Expr::Column(Column::new(Some(TableReference::bare(RESULT_TABLE)), name));
     let keys = split.keys.len();

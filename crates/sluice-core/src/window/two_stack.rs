@@ -96,8 +96,16 @@ impl Segment {
             }
         }
         // Suffixes not computed yet: the panes up to the first known one.
-        let known = if self.closed { self.known_from } else { self.panes.len() };
-        out.extend(self.panes[self.start..known.max(self.start)].iter().cloned());
+        let known = if self.closed {
+            self.known_from
+        } else {
+            self.panes.len()
+        };
+        out.extend(
+            self.panes[self.start..known.max(self.start)]
+                .iter()
+                .cloned(),
+        );
         if self.closed
             && let Some(Some(s)) = self.suffix.get(known.max(self.start))
         {

@@ -13,8 +13,8 @@ use arrow::util::display::array_value_to_string;
 use datafusion::common::ScalarValue;
 use datafusion::error::Result as DFResult;
 use datafusion::logical_expr::{Accumulator, AggregateUDF, Volatility, create_udaf};
-use rand::rngs::StdRng;
 use rand::Rng;
+use rand::rngs::StdRng;
 use sluice_core::StreamingContext;
 
 pub fn schema() -> SchemaRef {
@@ -26,7 +26,11 @@ pub fn schema() -> SchemaRef {
 }
 
 pub fn random_batch(rng: &mut StdRng) -> RecordBatch {
-    let rows = if rng.random_bool(0.2) { 0 } else { rng.random_range(1..=40) };
+    let rows = if rng.random_bool(0.2) {
+        0
+    } else {
+        rng.random_range(1..=40)
+    };
     let keys = rng.random_range(1..=6);
     let k: Int64Array = (0..rows)
         .map(|_| (!rng.random_bool(0.1)).then(|| rng.random_range(0..keys)))
@@ -59,18 +63,32 @@ pub struct SumSquares {
 
 impl Accumulator for SumSquares {
     fn update_batch(&mut self, values: &[ArrayRef]) -> DFResult<()> {
-        self.total += values[0].as_primitive::<Int64Type>().iter().flatten().map(|x| x * x).sum::<i64>();
+        self.total += values[0]
+            .as_primitive::<Int64Type>()
+            .iter()
+            .flatten()
+            .map(|x| x * x)
+            .sum::<i64>();
         Ok(())
     }
     fn retract_batch(&mut self, values: &[ArrayRef]) -> DFResult<()> {
-        self.total -= values[0].as_primitive::<Int64Type>().iter().flatten().map(|x| x * x).sum::<i64>();
+        self.total -= values[0]
+            .as_primitive::<Int64Type>()
+            .iter()
+            .flatten()
+            .map(|x| x * x)
+            .sum::<i64>();
         Ok(())
     }
     fn supports_retract_batch(&self) -> bool {
         true
     }
     fn merge_batch(&mut self, states: &[ArrayRef]) -> DFResult<()> {
-        self.total += states[0].as_primitive::<Int64Type>().iter().flatten().sum::<i64>();
+        self.total += states[0]
+            .as_primitive::<Int64Type>()
+            .iter()
+            .flatten()
+            .sum::<i64>();
         Ok(())
     }
     fn state(&mut self) -> DFResult<Vec<ScalarValue>> {
@@ -181,7 +199,6 @@ pub fn same(a: &[Vec<Cell>], b: &[Vec<Cell>]) -> bool {
         })
 }
 
-
 /// A context on a manual clock with the UDAF registered and a queue source
 /// `src`; `partitions > 1` runs every batch on the partitioned plan.
 pub async fn manual_context(
@@ -227,5 +244,7 @@ pub async fn run_batches(
     }
     ssc.stop(true).await.unwrap();
     // A job that failed stopped early: say why.
-    ssc.await_termination().await.expect("the job ran every batch");
+    ssc.await_termination()
+        .await
+        .expect("the job ran every batch");
 }
