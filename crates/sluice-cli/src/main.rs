@@ -53,7 +53,8 @@ pub struct RunFlags {
     /// The first batch time, in ms since the epoch (a multiple of the batch interval).
     #[arg(long = "start-ms", value_name = "T", global = true)]
     pub start_ms: Option<i64>,
-    /// Serve the status page on this address (not available in this version yet).
+    /// Serve the status page on this address (e.g. 127.0.0.1:4040): charts,
+    /// the stream graph, recent batches; /api/batches, /api/streams, /metrics.
     #[arg(long, value_name = "ADDR", global = true)]
     pub ui: Option<String>,
 }
@@ -78,12 +79,6 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(addr) = &cli.flags.ui {
-        eprintln!(
-            "error: --ui {addr}: the status page is not available in this version of sluice yet"
-        );
-        return ExitCode::FAILURE;
-    }
     let result = runtime.block_on(async {
         match (cli.sub, cli.command) {
             (Some(Command::Run { script }), _) => {

@@ -5,7 +5,7 @@ use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 
 use crate::RunFlags;
-use crate::runner::{new_context, print_output};
+use crate::runner::{new_context, print_output, start_ui};
 
 const HELP: &str = "Statements end with ';'. CREATE SOURCE / CREATE STREAM ... AS SELECT / CREATE SINK define the job;
 it starts once a sink exists. SELECT over static tables answers at once.
@@ -14,6 +14,7 @@ it starts once a sink exists. SELECT over static tables answers at once.
 
 pub async fn run(flags: &RunFlags) -> Result<(), String> {
     let ssc = new_context(flags);
+    start_ui(&ssc, flags).await?;
     let mut editor = DefaultEditor::new().map_err(|e| e.to_string())?;
     println!(
         "sluice {} — type \\? for help, \\q to quit",

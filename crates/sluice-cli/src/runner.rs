@@ -30,6 +30,17 @@ pub fn new_context(flags: &RunFlags) -> StreamingContext {
     ssc
 }
 
+/// Starts the status page if `--ui` asks for it.
+pub async fn start_ui(ssc: &StreamingContext, flags: &RunFlags) -> Result<(), String> {
+    if let Some(address) = &flags.ui {
+        let ui = sluice_ui::serve(ssc.clone(), address)
+            .await
+            .map_err(|e| format!("--ui {address}: cannot listen: {e}"))?;
+        eprintln!("status page: http://{}/", ui.address);
+    }
+    Ok(())
+}
+
 /// Prints what a statement returned (rows of a static query).
 pub fn print_output(output: &StatementOutput) {
     if let StatementOutput::Rows { schema, batches } = output {
@@ -49,6 +60,7 @@ pub async fn run_script(name: &str, text: &str, flags: &RunFlags) -> Result<(), 
     if !ssc.has_stream_graph().await {
         return Ok(());
     }
+    start_ui(&ssc, flags).await?;
     // Listen for Ctrl-C before the first batch, so an early one is not lost.
     let mut interrupts =
         Interrupts::listen().map_err(|e| format!("cannot listen for Ctrl-C: {e}"))?;

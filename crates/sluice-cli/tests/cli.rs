@@ -324,18 +324,16 @@ fn ctrl_c_stops_after_a_whole_batch() {
 }
 
 #[test]
-fn the_ui_flag_is_accepted_and_says_it_is_not_available_yet() {
+fn the_ui_flag_says_when_it_cannot_listen() {
     let o = sluice(&[
         "run",
         "--ui",
-        "127.0.0.1:4040",
+        "256.0.0.1:4040",
         "sql-examples/word_count.sql",
     ]);
     assert!(!o.status.success());
     assert!(
-        stderr(&o).contains(
-            "--ui 127.0.0.1:4040: the status page is not available in this version of sluice yet"
-        ),
+        stderr(&o).contains("--ui 256.0.0.1:4040: cannot listen:"),
         "{}",
         stderr(&o)
     );

@@ -322,7 +322,14 @@ impl StreamingContext {
             interval_ms,
             max_batches: settings.max_batches,
         };
-        let generator = tokio::spawn(generate(spec, sources, tx, stop_rx)).abort_handle();
+        let generator = tokio::spawn(generate(
+            spec,
+            sources,
+            tx,
+            stop_rx,
+            Arc::clone(&self.inner.metrics),
+        ))
+        .abort_handle();
         let processor = tokio::spawn(process(
             Arc::clone(&self.inner.engine),
             rx,
@@ -434,6 +441,52 @@ impl StreamingContext {
     /// Whether any sink has been defined.
     pub async fn has_sinks(&self) -> bool {
         !self.inner.engine.lock().await.sinks.is_empty()
+    }
+}
+
+/// The graph as a status page shows it: sources → streams → sinks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphInfo {
+    /// `(name, connector)`.
+    pub sources: Vec<(String, String)>,
+    /// `(name, inputs, definition)`.
+    pub streams: Vec<(String, Vec<String>, String)>,
+    /// `(name, from, connector)`.
+    pub sinks: Vec<(String, String, String)>,
+}
+
+impl StreamingContext {
+    /// Tells `listener` as batches are submitted, start, complete, or fail
+    /// (Spark's `addStreamingListener`).
+    pub fn add_listener(&self, listener: Arc<dyn crate::metrics::StreamingListener>) {
+        self.inner.metrics.add_listener(listener);
+    }
+
+    /// The sources, streams and sinks, and what reads what.
+    pub async fn graph(&self) -> GraphInfo {
+        let e = self.inner.engine.lock().await;
+        GraphInfo {
+            sources: e
+                .sources
+                .iter()
+                .map(|s| (s.name.clone(), s.connector.clone()))
+                .collect(),
+            streams: e
+                .streams
+                .iter()
+                .map(|s| (s.name.clone(), s.inputs.clone(), s.definition.clone()))
+                .collect(),
+            sinks: e
+                .sinks
+                .iter()
+                .map(|s| (s.name.clone(), s.from.clone(), s.connector.clone()))
+                .collect(),
+        }
+    }
+
+    /// Rows in and out, and batches, since the job started (for counters).
+    pub fn totals(&self) -> crate::metrics::Totals {
+        self.inner.metrics.totals()
     }
 }
 

@@ -75,6 +75,8 @@ pub struct CutBatch {
     /// One entry per source, in the engine's source order.
     pub inputs: Vec<Vec<RecordBatch>>,
     pub cut_at: Instant,
+    /// `cut_at` on the wall clock (ms since the Unix epoch).
+    pub cut_at_ms: i64,
 }
 
 /// The graph and everything needed to run a batch through it.
@@ -482,7 +484,13 @@ pub struct BatchOutputs {
 
 impl BatchOutputs {
     /// Writes every sink, in order; the first failure stops the batch.
-    pub async fn write(self, scheduling_delay: Duration, started: Instant) -> Result<BatchInfo> {
+    pub async fn write(
+        self,
+        scheduling_delay: Duration,
+        started: Instant,
+        submission_time_ms: i64,
+        processing_start_ms: i64,
+    ) -> Result<BatchInfo> {
         let t = self.batch_time;
         let mut output_rows = Vec::with_capacity(self.writes.len());
         for w in self.writes {
@@ -504,6 +512,9 @@ impl BatchOutputs {
             output_rows,
             scheduling_delay,
             processing_time: started.elapsed(),
+            submission_time_ms,
+            processing_start_ms,
+            processing_end_ms: crate::metrics::wall_clock_ms(),
         })
     }
 }

@@ -58,9 +58,9 @@ pub mod wildcard;
 pub mod window;
 
 pub use clock::{BatchClock, ManualClock, SimulatedClock, SystemClock};
-pub use context::{ClockChoice, StreamingContext};
+pub use context::{ClockChoice, GraphInfo, StreamingContext};
 pub use error::{Result, SluiceError};
-pub use metrics::BatchInfo;
+pub use metrics::{BatchInfo, StreamingListener};
 pub use queue::QueueHandle;
 pub use registry::ConnectorRegistry;
 pub use sink::{ConsoleOutput, Sink, SinkContext, SinkFactory, SinkSpec};

@@ -36,6 +36,7 @@ pub async fn generate(
     sources: SourceHandles,
     tx: mpsc::Sender<Result<CutBatch>>,
     mut stop: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
 ) {
     let mut t = spec.first_batch_time;
     let mut cut_count = 0u64;
@@ -50,6 +51,9 @@ pub async fn generate(
         }
         let cut = cut_sources(t, &sources).await;
         let failed = cut.is_err();
+        if !failed {
+            metrics.tell(|l| l.on_batch_submitted(t));
+        }
         if tx.send(cut).await.is_err() || failed {
             return;
         }
@@ -75,6 +79,7 @@ async fn cut_sources(t: i64, sources: &SourceHandles) -> Result<CutBatch> {
         batch_time: t,
         inputs,
         cut_at: Instant::now(),
+        cut_at_ms: crate::metrics::wall_clock_ms(),
     })
 }
 
@@ -104,12 +109,19 @@ pub async fn process(
             Some(Ok(cut)) => cut,
         };
         let started = Instant::now();
+        let started_ms = crate::metrics::wall_clock_ms();
         let scheduling_delay = started.saturating_duration_since(cut.cut_at);
+        let (t, cut_at_ms) = (cut.batch_time, cut.cut_at_ms);
+        metrics.tell(|l| l.on_batch_started(t));
         // Streams run under the engine lock; sinks are written after it is
         // released, so a foreach_batch callback may use the context.
         let outputs = engine.lock().await.run_streams(cut).await;
         let info = match outputs {
-            Ok(outputs) => outputs.write(scheduling_delay, started).await,
+            Ok(outputs) => {
+                outputs
+                    .write(scheduling_delay, started, cut_at_ms, started_ms)
+                    .await
+            }
             Err(e) => Err(e),
         };
         match info {
@@ -118,6 +130,9 @@ pub async fn process(
         }
         done += 1;
     };
+    if let Err(e) = &result {
+        metrics.tell(|l| l.on_error(e));
+    }
     stop_tx.send_replace(true);
     let sinks = engine.lock().await.sink_handles();
     let mut closed = Ok(());
