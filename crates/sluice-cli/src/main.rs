@@ -5,6 +5,7 @@
 //! sluice run sql-examples/word_count.sql --clock simulated --batches 3
 //! ```
 
+mod helper;
 mod repl;
 mod runner;
 

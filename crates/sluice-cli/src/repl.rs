@@ -1,25 +1,63 @@
 //! The interactive REPL: statements end with `;` and may span lines; the job
-//! starts in the background once a sink exists. `\q` quits, `\?` helps.
+//! starts in the background once a sink exists. Tab completes, history is
+//! kept in the user's data directory, backslash commands answer at once.
 
-use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
+use rustyline::history::DefaultHistory;
+use rustyline::{CompletionType, Config, Editor};
+use sluice_core::{StatementOutput, StreamingContext};
 
 use crate::RunFlags;
+use crate::helper::{ReplHelper, is_complete};
 use crate::runner::{new_context, print_output, start_ui};
 
-const HELP: &str = "Statements end with ';'. CREATE SOURCE / CREATE STREAM ... AS SELECT / CREATE SINK define the job;
-it starts once a sink exists. SELECT over static tables answers at once.
-  \\q   quit
-  \\?   this help";
+const HELP: &str =
+    "Statements end with ';' and may span lines. CREATE SOURCE / CREATE STREAM ... AS SELECT /
+CREATE SINK define the job; it starts once a sink exists. SELECT over static tables answers at once.
+SHOW STREAMS | SOURCES | SINKS | TABLES | BATCHES, DESCRIBE <name>, EXPLAIN <stream>.
+  \\d          sources, streams, sinks and tables
+  \\d NAME     describe NAME
+  \\status     the job in one line
+  \\ui ADDR    serve the status page on ADDR (e.g. 127.0.0.1:4040)
+  \\q          quit
+  \\?          this help
+Tab completes keywords and names.";
+
+/// `$XDG_DATA_HOME/sluice/history`, else `~/.local/share/sluice/history`.
+fn history_path() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".local/share"))
+        })?;
+    let dir = base.join("sluice");
+    std::fs::create_dir_all(&dir).ok()?;
+    Some(dir.join("history"))
+}
 
 pub async fn run(flags: &RunFlags) -> Result<(), String> {
     let ssc = new_context(flags);
     start_ui(&ssc, flags).await?;
-    let mut editor = DefaultEditor::new().map_err(|e| e.to_string())?;
+    let helper = ReplHelper::default();
+    // Tab completes the common prefix, a second Tab lists (as in bash, psql).
+    let config = Config::builder()
+        .auto_add_history(false)
+        .completion_type(CompletionType::List)
+        .build();
+    let mut editor: Editor<ReplHelper, DefaultHistory> =
+        Editor::with_config(config).map_err(|e| e.to_string())?;
+    editor.set_helper(Some(helper.clone()));
+    let history = history_path();
+    if let Some(h) = &history {
+        let _ = editor.load_history(h);
+    }
+    helper.set_words(ssc.completion_words().await);
     println!(
         "sluice {} — type \\? for help, \\q to quit",
         env!("CARGO_PKG_VERSION")
     );
+    let mut ui_started = flags.ui.is_some();
     let mut buffer = String::new();
     loop {
         let prompt = if buffer.is_empty() {
@@ -38,37 +76,101 @@ pub async fn run(flags: &RunFlags) -> Result<(), String> {
         };
         let trimmed = line.trim();
         if buffer.is_empty() && trimmed.starts_with('\\') {
-            match trimmed {
-                "\\q" => break,
-                "\\?" | "\\h" => println!("{HELP}"),
-                other => eprintln!("unknown command {other}; \\? lists them"),
+            let _ = editor.add_history_entry(trimmed);
+            match backslash(&ssc, trimmed, &mut ui_started).await {
+                Command::Quit => break,
+                Command::Done => {}
             }
             continue;
         }
         buffer.push_str(&line);
         buffer.push('\n');
-        if !trimmed.ends_with(';') {
+        if !is_complete(&buffer) {
             continue;
         }
-        let _ = editor.add_history_entry(buffer.trim());
         let statements = std::mem::take(&mut buffer);
-        match ssc.sql(&statements).await {
-            Ok(outputs) => {
-                for o in &outputs {
-                    match o {
-                        sluice_core::StatementOutput::Done(what) => println!("{what}"),
-                        rows => print_output(rows),
-                    }
-                }
-            }
-            Err(e) => eprintln!("error: {e}"),
+        let _ = editor.add_history_entry(statements.trim());
+        if let Some(h) = &history {
+            let _ = editor.save_history(h);
         }
-        if ssc.has_sinks().await && !ssc.is_started().await {
-            if let Err(e) = ssc.start().await {
-                eprintln!("error: {e}");
-            }
-        }
+        run_statements(&ssc, &statements).await;
+        helper.set_words(ssc.completion_words().await);
     }
     let _ = ssc.stop(true).await;
     Ok(())
+}
+
+/// Runs statements; an error is printed and the session goes on.
+async fn run_statements(ssc: &StreamingContext, statements: &str) {
+    match ssc.sql(statements).await {
+        Ok(outputs) => {
+            for o in &outputs {
+                match o {
+                    StatementOutput::Done(what) => println!("{what}"),
+                    rows => print_output(rows),
+                }
+            }
+        }
+        Err(e) => eprintln!("error: {e}"),
+    }
+    if ssc.has_sinks().await && !ssc.is_started().await {
+        if let Err(e) = ssc.start().await {
+            eprintln!("error: {e}");
+        }
+    }
+}
+
+enum Command {
+    Quit,
+    Done,
+}
+
+async fn backslash(ssc: &StreamingContext, line: &str, ui_started: &mut bool) -> Command {
+    let mut parts = line.split_whitespace();
+    let command = parts.next().unwrap_or_default();
+    let argument = parts.next();
+    match (command, argument) {
+        ("\\q", _) => return Command::Quit,
+        ("\\?" | "\\h", _) => println!("{HELP}"),
+        ("\\d", None) => {
+            run_statements(ssc, "SHOW SOURCES; SHOW STREAMS; SHOW SINKS; SHOW TABLES;").await
+        }
+        ("\\d", Some(name)) => run_statements(ssc, &format!("DESCRIBE {name};")).await,
+        ("\\status", _) => println!("{}", status_line(ssc).await),
+        ("\\ui", Some(address)) if !*ui_started => {
+            match sluice_ui::serve(ssc.clone(), address).await {
+                Ok(ui) => {
+                    *ui_started = true;
+                    println!("status page: http://{}/", ui.address);
+                }
+                Err(e) => eprintln!("error: \\ui {address}: cannot listen: {e}"),
+            }
+        }
+        ("\\ui", Some(_)) => eprintln!("error: the status page is already served"),
+        ("\\ui", None) => eprintln!("error: \\ui needs an address, e.g. \\ui 127.0.0.1:4040"),
+        (other, _) => eprintln!("unknown command {other}; \\? lists them"),
+    }
+    Command::Done
+}
+
+/// The job in one line: running or not, batches done, the last batch.
+pub async fn status_line(ssc: &StreamingContext) -> String {
+    let state = if ssc.is_started().await {
+        "running"
+    } else if ssc.has_stream_graph().await {
+        "defined, not started (it starts with the first sink)"
+    } else {
+        "no job yet"
+    };
+    let done = ssc.completed_batches();
+    match ssc.batch_infos().last() {
+        Some(b) => format!(
+            "job {state}; {done} batches; last {} ms: {} rows in, processed in {:.1} ms, total delay {:.1} ms",
+            b.batch_time,
+            b.total_input_rows(),
+            b.processing_time.as_secs_f64() * 1000.0,
+            b.total_delay().as_secs_f64() * 1000.0
+        ),
+        None => format!("job {state}; {done} batches"),
+    }
 }

@@ -13,6 +13,7 @@
 //! - [`scheduler`]: the generator/processor loop, batches queue when behind;
 //! - [`source`], [`sink`], [`registry`]: what connectors implement;
 //! - [`render`]: Spark's `print(n)` format;
+//! - [`catalog`]: `SHOW STREAMS | SOURCES | SINKS | BATCHES`, `DESCRIBE`;
 //! - [`StreamingContext`]: the embedding API, and `sql(...)` for scripts.
 //!
 //! ```
@@ -36,6 +37,7 @@
 //! # });
 //! ```
 
+pub mod catalog;
 pub mod clock;
 pub mod conform;
 pub mod context;

@@ -68,6 +68,23 @@ impl ConnectorRegistry {
     pub fn sink_names(&self) -> Vec<&'static str> {
         self.sinks.keys().copied().collect()
     }
+
+    /// Every option key any connector takes (for completion).
+    pub fn option_names(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = self
+            .sources
+            .values()
+            .flat_map(|f| f.option_names().iter().copied())
+            .chain(
+                self.sinks
+                    .values()
+                    .flat_map(|f| f.option_names().iter().copied()),
+            )
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
 }
 
 fn quoted<'a>(names: impl Iterator<Item = &'a &'static str>) -> String {

@@ -81,6 +81,12 @@ impl StreamingContext {
             SluiceStatement::CreateStream(c) => self.create_stream(c, &s.text).await,
             SluiceStatement::CreateSink(c) => self.create_sink(c).await,
             SluiceStatement::ExplainStream(e) => self.explain_stream(e).await,
+            SluiceStatement::Show(show) => self.show(show).await,
+            SluiceStatement::Describe(d) => match self.describe(d).await? {
+                Some(out) => Ok(out),
+                // Not part of the job: a static table, for DataFusion.
+                None => self.run_datafusion(s).await,
+            },
             SluiceStatement::DataFusion => self.run_datafusion(s).await,
         }
     }

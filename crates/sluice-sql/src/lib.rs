@@ -32,8 +32,8 @@ pub use error::{Location, SqlError};
 pub use options::{OptionValue, Options};
 pub use script::{LocatedStatement, parse_script, split_statements};
 pub use statement::{
-    ColumnSpec, CreateSink, CreateSource, CreateStream, EmitMode, EvictWhen, ExplainStream,
-    SetVariable, SluiceStatement, normalize_ident,
+    ColumnSpec, CreateSink, CreateSource, CreateStream, Describe, EmitMode, EvictWhen,
+    ExplainStream, SetVariable, Show, ShowKind, SluiceStatement, normalize_ident,
 };
 
 /// The sqlparser this crate parses with (the one DataFusion uses).

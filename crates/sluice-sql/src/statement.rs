@@ -80,6 +80,31 @@ pub struct ExplainStream {
     pub location: Location,
 }
 
+/// What `SHOW <kind>` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShowKind {
+    Streams,
+    Sources,
+    Sinks,
+    /// The last batches' metrics.
+    Batches,
+}
+
+/// `SHOW STREAMS | SOURCES | SINKS | BATCHES`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Show {
+    pub kind: ShowKind,
+    pub location: Location,
+}
+
+/// `DESCRIBE <name>`: of a source, stream or sink (a static table's goes to
+/// DataFusion).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Describe {
+    pub name: String,
+    pub location: Location,
+}
+
 /// One statement of a script.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SluiceStatement {
@@ -88,6 +113,8 @@ pub enum SluiceStatement {
     CreateSink(CreateSink),
     Set(SetVariable),
     ExplainStream(ExplainStream),
+    Show(Show),
+    Describe(Describe),
     /// Anything else: given to DataFusion as written.
     DataFusion,
 }
@@ -117,6 +144,27 @@ pub(crate) fn parse_statement_tokens(
             name: normalize_ident(&w.clone().into_ident(solid[1].span)),
             location: solid[1].span.start.into(),
         }));
+    }
+    if let [first, second] = solid.iter().map(|t| &t.token).collect::<Vec<_>>()[..] {
+        let kind = match (word_upper(first).as_str(), word_upper(second).as_str()) {
+            ("SHOW", "STREAMS") => Some(ShowKind::Streams),
+            ("SHOW", "SOURCES") => Some(ShowKind::Sources),
+            ("SHOW", "SINKS") => Some(ShowKind::Sinks),
+            ("SHOW", "BATCHES") => Some(ShowKind::Batches),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            return Ok(SluiceStatement::Show(Show {
+                kind,
+                location: solid[0].span.start.into(),
+            }));
+        }
+        if let ("DESCRIBE" | "DESC", Token::Word(w)) = (word_upper(first).as_str(), second) {
+            return Ok(SluiceStatement::Describe(Describe {
+                name: normalize_ident(&w.clone().into_ident(solid[1].span)),
+                location: solid[1].span.start.into(),
+            }));
+        }
     }
     let first = words.first().map(|w| w.0.as_str()).unwrap_or("");
     let second = words.get(1).map(|w| w.0.as_str()).unwrap_or("");
