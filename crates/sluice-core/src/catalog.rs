@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use sluice_sql::{Describe, Show, ShowKind};
+use sluice_sql::{Describe, DropNode, Show, ShowKind};
 
 use crate::context::StreamingContext;
 use crate::error::Result;
@@ -131,6 +131,29 @@ impl StreamingContext {
             ),
             ShowKind::Batches => unreachable!("handled above"),
         }
+    }
+
+    /// `DROP SOURCE | STREAM | SINK`: removed from the job (running or not);
+    /// a dropped sink is closed.
+    pub(crate) async fn drop_node(&self, d: &DropNode) -> Result<StatementOutput> {
+        let removed = {
+            let mut engine = self.engine().lock().await;
+            let exists = match d.kind {
+                "source" => engine.sources.iter().any(|s| s.name == d.name),
+                "stream" => engine.streams.iter().any(|s| s.name == d.name),
+                _ => engine.sinks.iter().any(|s| s.name == d.name),
+            };
+            if !exists && d.if_exists {
+                return Ok(StatementOutput::Done(format!("no {} {}", d.kind, d.name)));
+            }
+            engine
+                .drop_node(d.kind, &d.name)
+                .map_err(|e| crate::error::plan_error_at(e.message(), d.location))?
+        };
+        if let Some(sink) = removed {
+            sink.lock().await.close().await?;
+        }
+        Ok(StatementOutput::Done(format!("dropped {} {}", d.kind, d.name)))
     }
 
     /// Names worth completing in a REPL: sources, streams, sinks, static

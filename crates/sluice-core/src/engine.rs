@@ -72,12 +72,16 @@ pub struct SinkNode {
 /// The rows of one batch, cut from every source.
 pub struct CutBatch {
     pub batch_time: i64,
-    /// One entry per source, in the engine's source order.
-    pub inputs: Vec<Vec<RecordBatch>>,
+    /// Each source's rows, by name (sources may come and go while a job
+    /// runs).
+    pub inputs: Vec<(String, Vec<RecordBatch>)>,
     pub cut_at: Instant,
     /// `cut_at` on the wall clock (ms since the Unix epoch).
     pub cut_at_ms: i64,
 }
+
+/// The sources a running job cuts, by name.
+pub type LiveSources = Arc<std::sync::RwLock<Vec<(String, Arc<Mutex<Box<dyn Source>>>)>>>;
 
 /// The graph and everything needed to run a batch through it.
 pub struct Engine {
@@ -94,6 +98,7 @@ pub struct Engine {
     pub parallel_threshold: usize,
     /// The first batch's time minus the interval: every window's zero time.
     zero_time: Option<i64>,
+    live_sources: LiveSources,
 }
 
 impl Engine {
@@ -113,6 +118,7 @@ impl Engine {
             needed: Vec::new(),
             parallel_threshold: crate::plan::DEFAULT_PARALLEL_THRESHOLD,
             zero_time: None,
+            live_sources: Arc::default(),
         }
     }
 
@@ -193,6 +199,7 @@ impl Engine {
             slot,
             queue,
         });
+        self.refresh_live_sources();
         Ok(())
     }
 
@@ -245,6 +252,7 @@ impl Engine {
             stateful: None,
             slide,
         });
+        self.find_needed();
         Ok(())
     }
 
@@ -276,6 +284,7 @@ impl Engine {
             stateful: Some(Arc::new(Mutex::new(stream))),
             slide,
         });
+        self.find_needed();
         Ok(())
     }
 
@@ -300,6 +309,7 @@ impl Engine {
             connector: connector.to_string(),
             sink: Arc::new(Mutex::new(sink)),
         });
+        self.find_needed();
         Ok(())
     }
 
@@ -331,6 +341,13 @@ impl Engine {
             };
             return crate::plan_err!("no sink: nothing would be computed. Add a sink, {hint}");
         }
+        self.find_needed();
+        Ok(())
+    }
+
+    /// Which streams some sink depends on, in run order (again after the
+    /// graph changes while the job runs).
+    pub fn find_needed(&mut self) {
         let mut wanted: Vec<&str> = self.sinks.iter().map(|s| s.from.as_str()).collect();
         let mut needed = vec![false; self.streams.len()];
         for (i, stream) in self.streams.iter().enumerate().rev() {
@@ -340,7 +357,66 @@ impl Engine {
             }
         }
         self.needed = (0..self.streams.len()).filter(|&i| needed[i]).collect();
-        Ok(())
+    }
+
+    /// Removes the source, stream or sink `name` (its table too). Refused,
+    /// with the reason, while a stream or sink reads it. Returns the sink
+    /// removed, for the caller to close.
+    pub fn drop_node(&mut self, kind: &str, name: &str) -> Result<Option<SharedSink>> {
+        let readers: Vec<String> = self
+            .streams
+            .iter()
+            .filter(|s| s.inputs.iter().any(|i| i == name))
+            .map(|s| format!("stream {}", s.name))
+            .chain(
+                self.sinks
+                    .iter()
+                    .filter(|s| s.from == name)
+                    .map(|s| format!("sink {}", s.name)),
+            )
+            .collect();
+        let found = match kind {
+            "source" => self.sources.iter().position(|s| s.name == name),
+            "stream" => self.streams.iter().position(|s| s.name == name),
+            _ => self.sinks.iter().position(|s| s.name == name),
+        };
+        let Some(i) = found else {
+            let known: Vec<String> = match kind {
+                "source" => self.sources.iter().map(|s| s.name.clone()).collect(),
+                "stream" => self.streams.iter().map(|s| s.name.clone()).collect(),
+                _ => self.sinks.iter().map(|s| s.name.clone()).collect(),
+            };
+            return crate::plan_err!(
+                "DROP {}: no {kind} named '{name}'; {kind}s: {}",
+                kind.to_ascii_uppercase(),
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            );
+        };
+        if kind != "sink" && !readers.is_empty() {
+            return crate::plan_err!(
+                "DROP {} {name}: {} read(s) it; drop {} first",
+                kind.to_ascii_uppercase(),
+                readers.join(", "),
+                if readers.len() == 1 { "it" } else { "them" }
+            );
+        }
+        let sink = match kind {
+            "source" => {
+                self.sources.remove(i);
+                self.refresh_live_sources();
+                None
+            }
+            "stream" => {
+                self.streams.remove(i);
+                None
+            }
+            _ => Some(self.sinks.remove(i).sink),
+        };
+        if kind != "sink" {
+            self.session.deregister_table(TableReference::bare(name))?;
+        }
+        self.find_needed();
+        Ok(sink)
     }
 
     /// Names of the streams that run each batch, in order.
@@ -352,11 +428,19 @@ impl Engine {
     }
 
     /// Handles to the sources, for cutting batches without holding the engine.
-    pub fn source_handles(&self) -> Vec<(String, Arc<Mutex<Box<dyn Source>>>)> {
-        self.sources
+    /// The sources the job cuts, kept up to date as sources are created
+    /// and dropped (the generator reads it at each cut).
+    pub fn source_handles(&self) -> LiveSources {
+        Arc::clone(&self.live_sources)
+    }
+
+    fn refresh_live_sources(&self) {
+        let handles = self
+            .sources
             .iter()
             .map(|s| (s.name.clone(), Arc::clone(&s.source)))
-            .collect()
+            .collect();
+        *self.live_sources.write().unwrap_or_else(|e| e.into_inner()) = handles;
     }
 
     /// Runs one cut batch through the needed streams and returns what each
@@ -367,7 +451,13 @@ impl Engine {
         let interval = self.batch_interval.as_millis() as i64;
         let zero = *self.zero_time.get_or_insert(t - interval);
         let mut input_rows = Vec::with_capacity(self.sources.len());
-        for (node, batches) in self.sources.iter().zip(cut.inputs) {
+        let mut inputs = cut.inputs;
+        for node in &self.sources {
+            let batches = inputs
+                .iter()
+                .position(|(name, _)| *name == node.name)
+                .map(|i| inputs.swap_remove(i).1)
+                .unwrap_or_default();
             node.slot.set(t, batches);
             input_rows.push((node.name.clone(), node.slot.rows()));
         }

@@ -33,7 +33,7 @@ type SourceHandles = Vec<(String, Arc<Mutex<Box<dyn Source>>>)>;
 /// Cuts batches on the clock until told to stop (or `max_batches` are cut).
 pub async fn generate(
     spec: JobSpec,
-    sources: SourceHandles,
+    sources: crate::engine::LiveSources,
     tx: mpsc::Sender<Result<CutBatch>>,
     mut stop: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
@@ -49,7 +49,9 @@ pub async fn generate(
             _ = stop.wait_for(|s| *s) => return,
             _ = spec.clock.wait_until(t) => {}
         }
-        let cut = cut_sources(t, &sources).await;
+        // The sources of now: the graph may change while the job runs.
+        let now: SourceHandles = sources.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let cut = cut_sources(t, &now).await;
         let failed = cut.is_err();
         if !failed {
             metrics.tell(|l| l.on_batch_submitted(t));
@@ -73,7 +75,7 @@ async fn cut_sources(t: i64, sources: &SourceHandles) -> Result<CutBatch> {
                 message: other.to_string(),
             },
         })?;
-        inputs.push(batches);
+        inputs.push((name.clone(), batches));
     }
     Ok(CutBatch {
         batch_time: t,

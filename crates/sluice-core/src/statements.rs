@@ -82,6 +82,7 @@ impl StreamingContext {
             SluiceStatement::CreateSink(c) => self.create_sink(c).await,
             SluiceStatement::ExplainStream(e) => self.explain_stream(e).await,
             SluiceStatement::Show(show) => self.show(show).await,
+            SluiceStatement::Drop(d) => self.drop_node(d).await,
             SluiceStatement::Describe(d) => match self.describe(d).await? {
                 Some(out) => Ok(out),
                 // Not part of the job: a static table, for DataFusion.
@@ -114,7 +115,6 @@ impl StreamingContext {
     }
 
     async fn create_source(&self, c: &CreateSource) -> Result<StatementOutput> {
-        self.check_not_started("create a source").await?;
         let connector = c
             .options
             .require("connector", &format!("source '{}'", c.name))?
@@ -182,7 +182,6 @@ impl StreamingContext {
     }
 
     async fn create_stream(&self, c: &CreateStream, text: &str) -> Result<StatementOutput> {
-        self.check_not_started("create a stream").await?;
         let keyed_options: &[&str] = if c.emit.is_some() {
             &[STATE_TIMEOUT, INITIAL_STATE]
         } else {
@@ -608,7 +607,6 @@ impl StreamingContext {
     }
 
     async fn create_sink(&self, c: &CreateSink) -> Result<StatementOutput> {
-        self.check_not_started("create a sink").await?;
         let connector = c
             .options
             .require("connector", &format!("sink '{}'", c.name))?

@@ -32,7 +32,7 @@ pub use error::{Location, SqlError};
 pub use options::{OptionValue, Options};
 pub use script::{LocatedStatement, parse_script, split_statements};
 pub use statement::{
-    ColumnSpec, CreateSink, CreateSource, CreateStream, Describe, EmitMode, EvictWhen,
+    ColumnSpec, CreateSink, CreateSource, CreateStream, Describe, DropNode, EmitMode, EvictWhen,
     ExplainStream, SetVariable, Show, ShowKind, SluiceStatement, normalize_ident,
 };
 

@@ -105,6 +105,16 @@ pub struct Describe {
     pub location: Location,
 }
 
+/// `DROP SOURCE | STREAM | SINK [IF EXISTS] name`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DropNode {
+    /// `source`, `stream` or `sink`.
+    pub kind: &'static str,
+    pub name: String,
+    pub if_exists: bool,
+    pub location: Location,
+}
+
 /// One statement of a script.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SluiceStatement {
@@ -115,6 +125,7 @@ pub enum SluiceStatement {
     ExplainStream(ExplainStream),
     Show(Show),
     Describe(Describe),
+    Drop(DropNode),
     /// Anything else: given to DataFusion as written.
     DataFusion,
 }
@@ -164,6 +175,43 @@ pub(crate) fn parse_statement_tokens(
                 name: normalize_ident(&w.clone().into_ident(solid[1].span)),
                 location: solid[1].span.start.into(),
             }));
+        }
+    }
+    if let [drop, kind, rest @ ..] = &solid[..]
+        && word_upper(&drop.token) == "DROP"
+    {
+        let kind_name = match word_upper(&kind.token).as_str() {
+            "SOURCE" => Some("source"),
+            "STREAM" => Some("stream"),
+            "SINK" => Some("sink"),
+            _ => None,
+        };
+        if let Some(kind_name) = kind_name {
+            let (if_exists, rest) = match rest {
+                [i, e, rest @ ..]
+                    if word_upper(&i.token) == "IF" && word_upper(&e.token) == "EXISTS" =>
+                {
+                    (true, rest)
+                }
+                _ => (false, rest),
+            };
+            return match rest {
+                [t] if matches!(t.token, Token::Word(_)) => {
+                    let Token::Word(w) = &t.token else {
+                        unreachable!()
+                    };
+                    Ok(SluiceStatement::Drop(DropNode {
+                        kind: kind_name,
+                        name: normalize_ident(&w.clone().into_ident(t.span)),
+                        if_exists,
+                        location: t.span.start.into(),
+                    }))
+                }
+                _ => Err(SqlError::new(
+                    format!("expected DROP {} [IF EXISTS] <name>", kind_name.to_ascii_uppercase()),
+                    kind.span.start.into(),
+                )),
+            };
         }
     }
     let first = words.first().map(|w| w.0.as_str()).unwrap_or("");
