@@ -5,6 +5,8 @@
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::{CompletionType, Config, Editor};
+use sluice_core::sluice_sql::SluiceStatement;
+use sluice_core::watch::Watch;
 use sluice_core::{StatementOutput, StreamingContext};
 
 use crate::RunFlags;
@@ -100,23 +102,78 @@ pub async fn run(flags: &RunFlags) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs statements; an error is printed and the session goes on.
+/// Runs statements; an error is printed and the session goes on. A
+/// `SELECT` over a stream watches it live until Ctrl-C (or its LIMIT, or
+/// the job's end).
 async fn run_statements(ssc: &StreamingContext, statements: &str) {
-    match ssc.sql(statements).await {
-        Ok(outputs) => {
-            for o in &outputs {
-                match o {
-                    StatementOutput::Done(what) => println!("{what}"),
-                    rows => print_output(rows),
+    let parsed = match sluice_core::sluice_sql::parse_script(statements) {
+        Ok(p) => p,
+        Err(_) => {
+            // A syntax error: sql() words it as scripts get it.
+            if let Err(e) = ssc.sql(statements).await {
+                eprintln!("error: {e}");
+            }
+            return;
+        }
+    };
+    for s in &parsed {
+        if matches!(s.statement, SluiceStatement::DataFusion) {
+            match ssc.watch(s).await {
+                Ok(Some(watch)) => {
+                    watch_live(ssc, watch).await;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return;
                 }
             }
         }
-        Err(e) => eprintln!("error: {e}"),
+        match ssc.execute_statement(s).await {
+            Ok(StatementOutput::Done(what)) => println!("{what}"),
+            Ok(rows) => print_output(&rows),
+            Err(e) => {
+                eprintln!("error: {}", e.in_statement(s.index, s.location));
+                return;
+            }
+        }
     }
     if ssc.has_sinks().await && !ssc.is_started().await {
         if let Err(e) = ssc.start().await {
             eprintln!("error: {e}");
         }
+    }
+}
+
+/// Prints each batch of `watch` as a boxed table under its batch time.
+async fn watch_live(ssc: &StreamingContext, mut watch: Watch) {
+    println!("watching (Ctrl-C to stop; the job keeps running)");
+    let mut rows = 0usize;
+    loop {
+        tokio::select! {
+            biased;
+            _ = tokio::signal::ctrl_c() => break,
+            item = watch.batches.recv() => {
+                let Some((t, batches)) = item else { break };
+                println!("Time: {t} ms");
+                match sluice_core::render::boxed_table(&watch.schema, &batches, usize::MAX) {
+                    Ok(table) => println!("{table}"),
+                    Err(e) => eprintln!("error: cannot print rows: {e}"),
+                }
+                rows += batches.iter().map(|b| b.num_rows()).sum::<usize>();
+                if watch.limit.is_some_and(|n| rows >= n) {
+                    break;
+                }
+            }
+            _ = ssc.wait_stopped() => {
+                println!("the job has stopped");
+                break;
+            }
+        }
+    }
+    if let Err(e) = watch.close().await {
+        eprintln!("error: closing the watch: {e}");
     }
 }
 
@@ -155,7 +212,9 @@ async fn backslash(ssc: &StreamingContext, line: &str, ui_started: &mut bool) ->
 
 /// The job in one line: running or not, batches done, the last batch.
 pub async fn status_line(ssc: &StreamingContext) -> String {
-    let state = if ssc.is_started().await {
+    let state = if ssc.has_stopped().await {
+        "stopped"
+    } else if ssc.is_started().await {
         "running"
     } else if ssc.has_stream_graph().await {
         "defined, not started (it starts with the first sink)"

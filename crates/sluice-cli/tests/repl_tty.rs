@@ -1,7 +1,8 @@
 //! The REPL as a person uses it, in a real terminal (tmux): a statement
 //! typed over two lines, Tab completing a source's name, `\status`, the job
 //! starting with its sink and printing batches, `SHOW BATCHES`, `DESCRIBE`,
-//! an error that leaves the session going, `\q`, and the history kept.
+//! an error that leaves the session going, `\q`, and the history kept; a
+//! live `SELECT` ended by Ctrl-C, and one ended by its LIMIT.
 //!
 //! Needs tmux (`.ci/run` installs it and sets `SLUICE_TTY_TESTS=required`);
 //! elsewhere the test is skipped with a message.
@@ -73,28 +74,30 @@ impl Drop for Tmux {
     }
 }
 
-#[test]
-fn a_session_in_a_terminal() {
-    let has_tmux = Command::new("tmux")
+fn has_tmux() -> bool {
+    let has = Command::new("tmux")
         .arg("-V")
         .output()
         .is_ok_and(|o| o.status.success());
-    if !has_tmux {
+    if !has {
         assert!(
             std::env::var("SLUICE_TTY_TESTS").as_deref() != Ok("required"),
             "SLUICE_TTY_TESTS=required but tmux is missing"
         );
         eprintln!("skipped: tmux is not installed");
-        return;
     }
-    let home = tempfile::tempdir().unwrap();
+    has
+}
+
+/// `sluice` with `flags` in a new tmux session, its history under `home`.
+fn start(name: &str, home: &Path, flags: &str) -> Tmux {
     let tmux = Tmux {
-        socket: format!("sluice-test-{}", std::process::id()),
+        socket: format!("sluice-{name}-{}", std::process::id()),
     };
     let command = format!(
-        "cd {} && env XDG_DATA_HOME={} {} --clock simulated --batches 3",
+        "cd {} && env XDG_DATA_HOME={} {} {flags}",
         concat!(env!("CARGO_MANIFEST_DIR"), "/../.."),
-        home.path().display(),
+        home.display(),
         env!("CARGO_BIN_EXE_sluice")
     );
     tmux.run(&[
@@ -109,6 +112,66 @@ fn a_session_in_a_terminal() {
         &command,
     ]);
     tmux.wait_for("sluice> ", 1);
+    tmux
+}
+
+/// Quits with \q and waits for the session to end.
+fn quit(tmux: &Tmux) {
+    tmux.type_line("\\q", &["Enter"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tmux.run(&["list-sessions"]).contains("repl:") {
+        assert!(Instant::now() < deadline, "\\q did not end the session");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A live SELECT over a running job (real time, 100 ms batches): Ctrl-C ends
+/// the watch, not the session or the job; LIMIT ends one by itself.
+#[test]
+fn watching_a_stream_until_ctrl_c() {
+    if !has_tmux() {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let tmux = start("watch", home.path(), "");
+    tmux.type_line(
+        "SET batch_interval = '100 ms'; CREATE SOURCE lines WITH (connector = 'words', rows_per_batch = 2, seed = 3);",
+        &["Enter"],
+    );
+    tmux.wait_for("source lines", 1);
+    tmux.type_line("SELECT upper(value) AS shout FROM lines;", &["Enter"]);
+    tmux.wait_for("watching (Ctrl-C to stop", 1);
+    tmux.wait_for("| shout", 2);
+    tmux.keys(&["C-c"]);
+    // Back at the prompt, the job still running.
+    tmux.type_line("\\status", &["Enter"]);
+    tmux.wait_for("job running;", 1);
+    tmux.type_line("SELECT value FROM lines LIMIT 3;", &["Enter"]);
+    tmux.wait_for("watching (Ctrl-C to stop", 2);
+    // It ends by itself: a prompt comes back after its rows.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let screen = tmux.screen();
+        let after = screen.rsplit("| value").next().unwrap_or_default();
+        if screen.contains("| value") && after.contains("sluice> ") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "LIMIT 3 did not end the watch:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    quit(&tmux);
+}
+
+#[test]
+fn a_session_in_a_terminal() {
+    if !has_tmux() {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let tmux = start("session", home.path(), "--clock simulated --batches 3");
 
     tmux.type_line(
         "CREATE SOURCE lines WITH (connector = 'words', rows_per_batch = 2, seed = 1);",
@@ -153,13 +216,13 @@ fn a_session_in_a_terminal() {
     tmux.type_line("DESCRIBE words;", &["Enter"]);
     tmux.wait_for("| read by    | out", 1);
 
-    tmux.type_line("\\q", &["Enter"]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while tmux.run(&["list-sessions"]).contains("repl:") {
-        assert!(Instant::now() < deadline, "\\q did not end the session");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // A watch after the job's last batch says so and returns.
+    tmux.type_line("SELECT word FROM words;", &["Enter"]);
+    tmux.wait_for("the job has stopped", 1);
+    tmux.type_line("\\status", &["Enter"]);
+    tmux.wait_for("job stopped; 3 batches", 1);
+
+    quit(&tmux);
     let history = std::fs::read_to_string(home.path().join("sluice/history")).unwrap();
     assert!(history.contains("CREATE STREAM words AS"), "{history}");
-    assert!(Path::new(&home.path().join("sluice/history")).exists());
 }

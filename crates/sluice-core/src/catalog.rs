@@ -153,7 +153,10 @@ impl StreamingContext {
         if let Some(sink) = removed {
             sink.lock().await.close().await?;
         }
-        Ok(StatementOutput::Done(format!("dropped {} {}", d.kind, d.name)))
+        Ok(StatementOutput::Done(format!(
+            "dropped {} {}",
+            d.kind, d.name
+        )))
     }
 
     /// Names worth completing in a REPL: sources, streams, sinks, static

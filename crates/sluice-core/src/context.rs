@@ -411,6 +411,26 @@ impl StreamingContext {
     }
 
     /// Waits until at least `n` batches have completed, or the job ended.
+    /// Returns once the job has ended (at once if it never started);
+    /// unlike [`await_termination`](Self::await_termination) it leaves the
+    /// outcome for others.
+    pub async fn wait_stopped(&self) {
+        let done = self.inner.job.lock().await.as_ref().map(|j| j.done.clone());
+        if let Some(mut done) = done {
+            let _ = done.wait_for(|d| *d).await;
+        }
+    }
+
+    /// Whether the job was started and has ended.
+    pub async fn has_stopped(&self) -> bool {
+        self.inner
+            .job
+            .lock()
+            .await
+            .as_ref()
+            .is_some_and(|j| *j.done.borrow())
+    }
+
     pub async fn wait_for_batches(&self, n: u64) -> Result<()> {
         let mut rx = self.inner.metrics.subscribe();
         let stop = self

@@ -389,7 +389,11 @@ impl Engine {
             return crate::plan_err!(
                 "DROP {}: no {kind} named '{name}'; {kind}s: {}",
                 kind.to_ascii_uppercase(),
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             );
         };
         if kind != "sink" && !readers.is_empty() {

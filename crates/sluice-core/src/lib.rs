@@ -13,7 +13,8 @@
 //! - [`scheduler`]: the generator/processor loop, batches queue when behind;
 //! - [`source`], [`sink`], [`registry`]: what connectors implement;
 //! - [`render`]: Spark's `print(n)` format;
-//! - [`catalog`]: `SHOW STREAMS | SOURCES | SINKS | BATCHES`, `DESCRIBE`;
+//! - [`catalog`]: `SHOW STREAMS | SOURCES | SINKS | BATCHES`, `DESCRIBE`, `DROP`;
+//! - [`watch`]: a live `SELECT` over a stream (the REPL's watch);
 //! - [`StreamingContext`]: the embedding API, and `sql(...)` for scripts.
 //!
 //! ```
@@ -56,6 +57,7 @@ pub mod source;
 pub mod state;
 pub mod stateful;
 pub mod statements;
+pub mod watch;
 pub mod wildcard;
 pub mod window;
 

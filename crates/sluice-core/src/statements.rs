@@ -181,7 +181,12 @@ impl StreamingContext {
         Ok(Some(Arc::new(Schema::new(fields))))
     }
 
-    async fn create_stream(&self, c: &CreateStream, text: &str) -> Result<StatementOutput> {
+    /// `CREATE STREAM` (also a watch's hidden stream).
+    pub(crate) async fn create_stream(
+        &self,
+        c: &CreateStream,
+        text: &str,
+    ) -> Result<StatementOutput> {
         let keyed_options: &[&str] = if c.emit.is_some() {
             &[STATE_TIMEOUT, INITIAL_STATE]
         } else {

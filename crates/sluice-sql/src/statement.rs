@@ -208,7 +208,10 @@ pub(crate) fn parse_statement_tokens(
                     }))
                 }
                 _ => Err(SqlError::new(
-                    format!("expected DROP {} [IF EXISTS] <name>", kind_name.to_ascii_uppercase()),
+                    format!(
+                        "expected DROP {} [IF EXISTS] <name>",
+                        kind_name.to_ascii_uppercase()
+                    ),
                     kind.span.start.into(),
                 )),
             };
