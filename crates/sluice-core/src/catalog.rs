@@ -227,6 +227,7 @@ impl StreamingContext {
         if let Some(s) = engine.sources.iter().find(|s| s.name == d.name) {
             row("source", s.name.clone());
             row("connector", s.connector.clone());
+            row("options", s.options.clone());
             for f in s.schema.fields() {
                 row("column", format!("{} {}", f.name(), f.data_type()));
             }
@@ -243,6 +244,7 @@ impl StreamingContext {
         } else if let Some(s) = engine.sinks.iter().find(|s| s.name == d.name) {
             row("sink", s.name.clone());
             row("connector", s.connector.clone());
+            row("options", s.options.clone());
             row("reads", s.from.clone());
         } else {
             return Ok(None);

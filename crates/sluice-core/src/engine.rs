@@ -35,6 +35,8 @@ use crate::stateful::StatefulStream;
 pub struct SourceNode {
     pub name: String,
     pub connector: String,
+    /// Its `WITH (...)` options as written (empty for Rust-made sources).
+    pub options: String,
     pub source: Arc<Mutex<Box<dyn Source>>>,
     pub schema: SchemaRef,
     pub slot: Arc<BatchSlot>,
@@ -66,6 +68,8 @@ pub struct SinkNode {
     pub name: String,
     pub from: String,
     pub connector: String,
+    /// Its `WITH (...)` options as written (empty for Rust-made sinks).
+    pub options: String,
     pub sink: SharedSink,
 }
 
@@ -194,6 +198,7 @@ impl Engine {
         self.sources.push(SourceNode {
             name: name.to_string(),
             connector: connector.to_string(),
+            options: String::new(),
             source: Arc::new(Mutex::new(source)),
             schema,
             slot,
@@ -201,6 +206,15 @@ impl Engine {
         });
         self.refresh_live_sources();
         Ok(())
+    }
+
+    /// Records the `WITH (...)` options of source or sink `name`.
+    pub fn set_options(&mut self, name: &str, options: String) {
+        if let Some(s) = self.sources.iter_mut().find(|s| s.name == name) {
+            s.options = options;
+        } else if let Some(s) = self.sinks.iter_mut().find(|s| s.name == name) {
+            s.options = options;
+        }
     }
 
     /// The sources and streams a logical plan reads.
@@ -307,6 +321,7 @@ impl Engine {
             name: name.to_string(),
             from: from.to_string(),
             connector: connector.to_string(),
+            options: String::new(),
             sink: Arc::new(Mutex::new(sink)),
         });
         self.find_needed();

@@ -149,6 +149,7 @@ impl StreamingContext {
         engine
             .add_source(&c.name, &connector, source)
             .map_err(|e| at(e, c.location))?;
+        engine.set_options(&c.name, options_text(&c.options));
         Ok(StatementOutput::Done(format!(
             "source {} ({connector})",
             c.name
@@ -657,6 +658,7 @@ impl StreamingContext {
         engine
             .add_sink(&c.name, &c.from, &connector, sink)
             .map_err(|e| at(e, c.location))?;
+        engine.set_options(&c.name, options_text(&c.options));
         Ok(StatementOutput::Done(format!(
             "sink {} ({connector}) from {}",
             c.name, c.from
@@ -763,6 +765,15 @@ fn check_connector_options(
     let mut known = vec!["connector"];
     known.extend_from_slice(accepted);
     Ok(options.check_known(what, &known)?)
+}
+
+/// `key = 'value', ...` as written (for DESCRIBE).
+fn options_text(options: &sluice_sql::Options) -> String {
+    options
+        .iter()
+        .map(|o| format!("{} = '{}'", o.key, o.value))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn option_place(options: &sluice_sql::Options, key: &str) -> sluice_sql::Location {
