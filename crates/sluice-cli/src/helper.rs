@@ -169,8 +169,10 @@ impl Completer for ReplHelper {
         _: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<Pair>)> {
         let start = line[..pos]
-            .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .map_or(0, |i| i + 1);
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !(c.is_alphanumeric() || *c == '_'))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let words = self.words.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let pairs = candidates(&line[start..pos], &words)
             .into_iter()
@@ -272,6 +274,24 @@ mod tests {
         assert_eq!(candidates("SEL", &words), ["SELECT"]);
         assert_eq!(candidates("sel", &words), ["select"]);
         assert!(candidates("", &words).is_empty());
+    }
+
+    #[test]
+    fn completion_after_a_wide_character_starts_at_the_word() {
+        let helper = ReplHelper::default();
+        helper.set_words(vec!["counts".into()]);
+        let history = rustyline::history::DefaultHistory::new();
+        let ctx = Context::new(&history);
+        let line = "SELECT a，cou";
+        let (start, pairs) = helper.complete(line, line.len(), &ctx).unwrap();
+        assert_eq!(&line[start..], "cou");
+        assert_eq!(
+            pairs
+                .iter()
+                .map(|p| p.replacement.as_str())
+                .collect::<Vec<_>>(),
+            ["count", "counts"]
+        );
     }
 
     #[test]

@@ -38,8 +38,21 @@ fn history_path() -> Option<std::path::PathBuf> {
     Some(dir.join("history"))
 }
 
+/// Says so when the job stops on an error (the session goes on; the REPL
+/// must be restarted to run a job again).
+struct JobErrors;
+
+impl sluice_core::StreamingListener for JobErrors {
+    fn on_error(&self, error: &sluice_core::SluiceError) {
+        eprintln!(
+            "error: the job stopped: {error}\n(streams and sinks no longer run; restart sluice to run the job again)"
+        );
+    }
+}
+
 pub async fn run(flags: &RunFlags) -> Result<(), String> {
     let ssc = new_context(flags);
+    ssc.add_listener(std::sync::Arc::new(JobErrors));
     start_ui(&ssc, flags).await?;
     let helper = ReplHelper::default();
     // Tab completes the common prefix, a second Tab lists (as in bash, psql).
@@ -149,13 +162,28 @@ async fn run_statements(ssc: &StreamingContext, statements: &str) {
 /// Prints each batch of `watch` as a boxed table under its batch time.
 async fn watch_live(ssc: &StreamingContext, mut watch: Watch) {
     println!("watching (Ctrl-C to stop; the job keeps running)");
+    // One listener for the whole watch, so a Ctrl-C while a table prints
+    // is not lost.
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
     let mut rows = 0usize;
     loop {
         tokio::select! {
             biased;
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut interrupted => break,
             item = watch.batches.recv() => {
-                let Some((t, batches)) = item else { break };
+                let Some(item) = item else { break };
+                let (t, mut batches) = match item {
+                    Ok(batch) => batch,
+                    Err(e) => {
+                        eprintln!("error: the watch failed (the job goes on): {e}");
+                        break;
+                    }
+                };
+                // LIMIT n: no more than n rows in all.
+                if let Some(n) = watch.limit {
+                    batches = first_rows(batches, n.saturating_sub(rows));
+                }
                 println!("Time: {t} ms");
                 match sluice_core::render::boxed_table(&watch.schema, &batches, usize::MAX) {
                     Ok(table) => println!("{table}"),
@@ -175,6 +203,23 @@ async fn watch_live(ssc: &StreamingContext, mut watch: Watch) {
     if let Err(e) = watch.close().await {
         eprintln!("error: closing the watch: {e}");
     }
+}
+
+/// The first `n` rows of `batches`.
+fn first_rows(
+    batches: Vec<arrow::array::RecordBatch>,
+    mut n: usize,
+) -> Vec<arrow::array::RecordBatch> {
+    let mut out = Vec::new();
+    for b in batches {
+        if n == 0 {
+            break;
+        }
+        let take = b.num_rows().min(n);
+        out.push(b.slice(0, take));
+        n -= take;
+    }
+    out
 }
 
 enum Command {

@@ -325,15 +325,13 @@ fn ctrl_c_stops_after_a_whole_batch() {
 
 #[test]
 fn the_ui_flag_says_when_it_cannot_listen() {
-    let o = sluice(&[
-        "run",
-        "--ui",
-        "256.0.0.1:4040",
-        "sql-examples/word_count.sql",
-    ]);
+    // A port already taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let o = sluice(&["run", "--ui", &address, "sql-examples/word_count.sql"]);
     assert!(!o.status.success());
     assert!(
-        stderr(&o).contains("--ui 256.0.0.1:4040: cannot listen:"),
+        stderr(&o).contains(&format!("--ui {address}: cannot listen:")),
         "{}",
         stderr(&o)
     );

@@ -146,6 +146,11 @@ fn watching_a_stream_until_ctrl_c() {
     // Back at the prompt, the job still running.
     tmux.type_line("\\status", &["Enter"]);
     tmux.wait_for("job running;", 1);
+    // A watch that fails when run ends itself, not the job.
+    tmux.type_line("SELECT CAST(value AS INT) AS x FROM lines;", &["Enter"]);
+    tmux.wait_for("error: the watch failed (the job goes on)", 1);
+    tmux.type_line("\\status", &["Enter"]);
+    tmux.wait_for("job running;", 2);
     tmux.type_line("SELECT value FROM lines LIMIT 3;", &["Enter"]);
     tmux.wait_for("watching (Ctrl-C to stop", 2);
     // It ends by itself: a prompt comes back after its rows.

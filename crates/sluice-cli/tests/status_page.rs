@@ -36,9 +36,12 @@ fn get(port: u16, path: &str) -> Option<String> {
 }
 
 fn chromium(args: &[&str], profile: &Path) -> std::process::Output {
-    Command::new("/usr/bin/chromium")
+    // A hung browser must not hang the suite.
+    Command::new("timeout")
+        .args(["120", "/usr/bin/chromium"])
         .args([
             "--headless",
+            "--disable-dev-shm-usage",
             "--no-sandbox",
             "--disable-gpu",
             "--disable-quic",

@@ -410,7 +410,6 @@ impl StreamingContext {
         self.inner.metrics.completed()
     }
 
-    /// Waits until at least `n` batches have completed, or the job ended.
     /// Returns once the job has ended (at once if it never started);
     /// unlike [`await_termination`](Self::await_termination) it leaves the
     /// outcome for others.
@@ -431,6 +430,7 @@ impl StreamingContext {
             .is_some_and(|j| *j.done.borrow())
     }
 
+    /// Waits until at least `n` batches have completed, or the job ended.
     pub async fn wait_for_batches(&self, n: u64) -> Result<()> {
         let mut rx = self.inner.metrics.subscribe();
         let stop = self

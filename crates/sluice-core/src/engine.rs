@@ -61,7 +61,14 @@ pub struct StreamNode {
     /// How often it emits: the batch interval, a window's slide, or for a
     /// stream of windows the least common multiple of its inputs' slides.
     pub slide: Duration,
+    /// Internal tables dropped with it (its window's).
+    pub owned_tables: Vec<String>,
+    /// Where its failures go instead of stopping the job (a watch's).
+    pub on_failure: Option<FailureHandler>,
 }
+
+/// Told of a stream's failure at a batch time, instead of the job stopping.
+pub type FailureHandler = Arc<dyn Fn(i64, String) + Send + Sync>;
 
 /// A sink and the stream (or source) it reads.
 pub struct SinkNode {
@@ -208,6 +215,21 @@ impl Engine {
         Ok(())
     }
 
+    /// Records an internal table to drop with stream `stream`.
+    pub fn add_owned_table(&mut self, stream: &str, table: String) {
+        if let Some(s) = self.streams.iter_mut().find(|s| s.name == stream) {
+            s.owned_tables.push(table);
+        }
+    }
+
+    /// Makes stream `stream`'s failures go to `handler` instead of stopping
+    /// the job (its output is absent that batch).
+    pub fn isolate_failures(&mut self, stream: &str, handler: FailureHandler) {
+        if let Some(s) = self.streams.iter_mut().find(|s| s.name == stream) {
+            s.on_failure = Some(handler);
+        }
+    }
+
     /// Records the `WITH (...)` options of source or sink `name`.
     pub fn set_options(&mut self, name: &str, options: String) {
         if let Some(s) = self.sources.iter_mut().find(|s| s.name == name) {
@@ -265,6 +287,8 @@ impl Engine {
             definition,
             stateful: None,
             slide,
+            owned_tables: Vec::new(),
+            on_failure: None,
         });
         self.find_needed();
         Ok(())
@@ -297,6 +321,8 @@ impl Engine {
             definition,
             stateful: Some(Arc::new(Mutex::new(stream))),
             slide,
+            owned_tables: Vec::new(),
+            on_failure: None,
         });
         self.find_needed();
         Ok(())
@@ -426,7 +452,9 @@ impl Engine {
                 None
             }
             "stream" => {
-                self.streams.remove(i);
+                for table in self.streams.remove(i).owned_tables {
+                    self.session.deregister_table(TableReference::bare(table))?;
+                }
                 None
             }
             _ => Some(self.sinks.remove(i).sink),
@@ -541,11 +569,18 @@ impl Engine {
                     None => datafusion::common::internal_err!("a stream without a plan or state"),
                 },
             };
-            match out.map_err(|source| SluiceError::Execution {
-                stream: stream.name.clone(),
-                batch_time: t,
-                source,
-            })? {
+            let out = match (out, &stream.on_failure) {
+                (Err(source), Some(handler)) => {
+                    handler(t, source.strip_backtrace());
+                    None
+                }
+                (out, _) => out.map_err(|source| SluiceError::Execution {
+                    stream: stream.name.clone(),
+                    batch_time: t,
+                    source,
+                })?,
+            };
+            match out {
                 Some(out) => stream.slot.set(t, out),
                 None => stream.slot.set_absent(t),
             }

@@ -214,7 +214,7 @@ impl StreamingContext {
             engine
                 .check_name_free(&c.name, "stream")
                 .map_err(|e| at(e, c.location))?;
-            window_table_name(engine.streams.len(), &c.name)
+            window_table_name(&c.name)
         };
         let calls = {
             let state = self.session().state();
@@ -269,6 +269,13 @@ impl StreamingContext {
                 .deregister_table(TableReference::bare(window_table.as_str()));
         }
         result?;
+        if registered {
+            // Dropped with the stream.
+            self.engine()
+                .lock()
+                .await
+                .add_owned_table(&c.name, window_table);
+        }
         Ok(StatementOutput::Done(format!("stream {}", c.name)))
     }
 
@@ -740,9 +747,11 @@ impl StreamingContext {
     }
 }
 
-/// The name of the table a stream's window is read from: unique, and a
-/// plain lower-case identifier whatever the stream's name.
-fn window_table_name(stream_number: usize, stream: &str) -> String {
+/// The name of the table a stream's window is read from: unique (streams
+/// come and go), and a plain lower-case identifier whatever the stream's name.
+fn window_table_name(stream: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let stream_number = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let plain: String = stream
         .chars()
         .map(|c| {

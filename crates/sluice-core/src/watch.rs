@@ -20,6 +20,7 @@
 //! # });
 //! ```
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow::array::RecordBatch;
@@ -42,20 +43,24 @@ pub struct Watch {
     /// The hidden stream's name.
     pub name: String,
     pub schema: SchemaRef,
-    /// `(batch time, rows)` per batch.
-    pub batches: mpsc::UnboundedReceiver<(i64, Vec<RecordBatch>)>,
+    /// `(batch time, rows)` per batch, or the error that ended the watch
+    /// (the job goes on).
+    pub batches: mpsc::UnboundedReceiver<WatchItem>,
     /// `LIMIT n` of the query: the watch ends after n rows.
     pub limit: Option<usize>,
     ssc: StreamingContext,
 }
 
-struct ChannelSink(mpsc::UnboundedSender<(i64, Vec<RecordBatch>)>);
+/// What a watch receives per batch.
+pub type WatchItem = std::result::Result<(i64, Vec<RecordBatch>), String>;
+
+struct ChannelSink(mpsc::UnboundedSender<WatchItem>);
 
 #[async_trait]
 impl Sink for ChannelSink {
     async fn write(&mut self, batch_time: i64, batches: &[RecordBatch]) -> Result<()> {
         // A closed watch no longer listens: nothing to do.
-        let _ = self.0.send((batch_time, batches.to_vec()));
+        let _ = self.0.send(Ok((batch_time, batches.to_vec())));
         Ok(())
     }
 }
@@ -104,6 +109,14 @@ impl StreamingContext {
         let (tx, rx) = mpsc::unbounded_channel();
         let schema = {
             let mut engine = self.engine().lock().await;
+            // A failing watch ends itself, not the job.
+            let failures = tx.clone();
+            engine.isolate_failures(
+                &name,
+                Arc::new(move |t, e| {
+                    let _ = failures.send(Err(format!("at batch {t} ms: {e}")));
+                }),
+            );
             let added = engine.add_sink(
                 &format!("{name}_sink"),
                 &name,
@@ -119,16 +132,20 @@ impl StreamingContext {
         let Some(schema) = schema else {
             return crate::plan_err!("watch: its stream vanished");
         };
-        if !self.is_started().await {
-            self.start().await?;
-        }
-        Ok(Some(Watch {
+        let watch = Watch {
             name,
             schema,
             batches: rx,
             limit,
             ssc: self.clone(),
-        }))
+        };
+        if !self.is_started().await
+            && let Err(e) = self.start().await
+        {
+            let _ = watch.close().await;
+            return Err(e);
+        }
+        Ok(Some(watch))
     }
 }
 

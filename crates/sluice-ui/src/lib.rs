@@ -52,7 +52,7 @@ pub fn router(ssc: StreamingContext) -> Router {
 }
 
 /// Serves the status page of `ssc` on `address` (e.g. `127.0.0.1:4040`)
-/// until the task is dropped or aborted.
+/// until `task` is aborted (or the runtime ends).
 pub async fn serve(ssc: StreamingContext, address: &str) -> std::io::Result<UiHandle> {
     let listener = tokio::net::TcpListener::bind(address).await?;
     let address = listener.local_addr()?;
