@@ -111,6 +111,9 @@ pub async fn run(flags: &RunFlags) -> Result<(), String> {
         run_statements(&ssc, &statements).await;
         helper.set_words(ssc.completion_words().await);
     }
+    if let Some(h) = &history {
+        let _ = editor.save_history(h);
+    }
     let _ = ssc.stop(true).await;
     Ok(())
 }
