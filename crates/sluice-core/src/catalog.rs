@@ -27,6 +27,17 @@ use crate::context::StreamingContext;
 use crate::error::Result;
 use crate::statements::StatementOutput;
 
+/// What a dropped sink becomes: a batch cut before the DROP and written
+/// after it goes nowhere (the sink is closed).
+struct DroppedSink;
+
+#[async_trait::async_trait]
+impl crate::sink::Sink for DroppedSink {
+    async fn write(&mut self, _batch_time: i64, _batches: &[RecordBatch]) -> Result<()> {
+        Ok(())
+    }
+}
+
 /// Rows of text columns.
 fn table(columns: &[&str], rows: Vec<Vec<String>>) -> Result<StatementOutput> {
     let schema = Arc::new(Schema::new(
@@ -151,7 +162,10 @@ impl StreamingContext {
                 .map_err(|e| crate::error::plan_error_at(e.message(), d.location))?
         };
         if let Some(sink) = removed {
-            sink.lock().await.close().await?;
+            let mut sink = sink.lock().await;
+            sink.close().await?;
+            // A batch already on its way to this sink writes nowhere.
+            *sink = Box::new(DroppedSink);
         }
         Ok(StatementOutput::Done(format!(
             "dropped {} {}",
