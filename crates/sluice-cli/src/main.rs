@@ -39,6 +39,29 @@ enum Command {
         /// The script.
         script: PathBuf,
     },
+    /// Helpers for trying sluice out.
+    #[command(subcommand)]
+    Tools(Tool),
+}
+
+#[derive(Subcommand, Debug)]
+enum Tool {
+    /// Serve lines of random words over TCP (the tutorial's SocketLikeNC),
+    /// for `connector = 'socket'` sources; runs until Ctrl-C.
+    SocketWords {
+        /// The port to listen on.
+        #[arg(long, default_value_t = 9999)]
+        port: u16,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Lines sent to each client per second.
+        #[arg(long, default_value_t = 10)]
+        lines_per_second: u64,
+        /// Seed of the random words.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
 }
 
 /// How batches are cut.
@@ -86,6 +109,23 @@ fn main() -> ExitCode {
                 let text = std::fs::read_to_string(&script)
                     .map_err(|e| format!("cannot read {}: {e}", script.display()))?;
                 runner::run_script(&script.display().to_string(), &text, &cli.flags).await
+            }
+            (Some(Command::Tools(Tool::SocketWords {
+                port,
+                host,
+                lines_per_second,
+                seed,
+            })), _) => {
+                let server = sluice_connectors::word_server::WordServer::bind(
+                    &format!("{host}:{port}"),
+                    lines_per_second,
+                    seed,
+                )
+                .await
+                .map_err(|e| format!("socket-words: cannot listen on {host}:{port}: {e}"))?;
+                let address = server.address().map_err(|e| e.to_string())?;
+                eprintln!("serving words on {address} ({lines_per_second} lines/s per client); Ctrl-C stops");
+                server.serve().await.map_err(|e| format!("socket-words: {e}"))
             }
             (None, Some(sql)) => runner::run_script("-c", &sql, &cli.flags).await,
             (None, None) => repl::run(&cli.flags).await,

@@ -10,6 +10,7 @@
 //! | `constant` | source | `ConstantInputDStream`: the same rows every batch |
 //! | `words` | source | the tutorial's `SocketLikeNC`: random words, seeded |
 //! | `rate` | source | `timestamp, value` at N rows per second |
+//! | `socket` | source | `socketTextStream(host, port)`: a line per row, reconnecting |
 //! | `queue` | source | `queueStream` fed by the application (in `sluice-core`) |
 //! | `console` | sink | `print(n)` |
 //! | `text` | sink | `saveAsTextFiles(prefix, suffix)` |
@@ -32,8 +33,10 @@ pub mod constant;
 pub mod files;
 pub mod rate;
 pub mod replay;
+pub mod socket;
 pub mod store;
 pub mod text;
+pub mod word_server;
 pub mod words;
 
 /// Adds every connector of this crate to `registry`.
@@ -43,6 +46,7 @@ pub fn register_all(registry: &mut ConnectorRegistry) {
         Arc::new(constant::ConstantSourceFactory),
         Arc::new(words::WordsSourceFactory),
         Arc::new(rate::RateSourceFactory),
+        Arc::new(socket::SocketSourceFactory),
     ];
     for s in sources {
         registry.register_source(s);
