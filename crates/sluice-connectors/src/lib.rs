@@ -10,6 +10,7 @@
 //! | `constant` | source | `ConstantInputDStream`: the same rows every batch |
 //! | `words` | source | the tutorial's `SocketLikeNC`: random words, seeded |
 //! | `rate` | source | `timestamp, value` at N rows per second |
+//! | `directory` | source | `textFileStream(dir)`: new files each batch; text, csv, json, parquet |
 //! | `socket` | source | `socketTextStream(host, port)`: a line per row, reconnecting |
 //! | `queue` | source | `queueStream` fed by the application (in `sluice-core`) |
 //! | `console` | sink | `print(n)` |
@@ -30,6 +31,7 @@ use sluice_core::source::SourceFactory;
 
 pub mod console;
 pub mod constant;
+pub mod directory;
 pub mod files;
 pub mod rate;
 pub mod replay;
@@ -47,6 +49,7 @@ pub fn register_all(registry: &mut ConnectorRegistry) {
         Arc::new(words::WordsSourceFactory),
         Arc::new(rate::RateSourceFactory),
         Arc::new(socket::SocketSourceFactory),
+        Arc::new(directory::DirectorySourceFactory),
     ];
     for s in sources {
         registry.register_source(s);
