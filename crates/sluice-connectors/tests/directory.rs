@@ -83,6 +83,8 @@ async fn new_text_files_each_batch_once() {
     );
     put(d, "b.txt", b"b1\nb2\n");
     put(d, "a.txt", b"a1\r\n");
+    // A file still being written under a dot-name is left alone.
+    std::fs::write(d.join(".partial.txt"), "not yet").unwrap();
     assert_eq!(
         text(&s.cut(2000).await.unwrap()),
         ["b1", "b2", "a1"],
@@ -226,8 +228,25 @@ async fn a_file_that_does_not_fit_fails_or_is_skipped() {
     .await
     .unwrap();
     put(dir.path(), "bad.csv", b"id\nnot a number\n");
+    put(dir.path(), "renamed.csv", b"ident\n6\n");
     put(dir.path(), "good.csv", b"id\n5\n");
     assert_eq!(text(&s.cut(1000).await.unwrap()), ["5"]);
+
+    // json: a key that is not a column does not pass as NULLs.
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = source(
+        &session,
+        declared,
+        &[("path", dir.path().to_str().unwrap()), ("format", "json")],
+    )
+    .await
+    .unwrap();
+    put(dir.path(), "other.json", b"{\"user\": 1}\n");
+    let err = s.cut(1000).await.unwrap_err().to_string();
+    assert!(
+        err.contains("other.json does not read as (id Int64)"),
+        "{err}"
+    );
 
     // Nothing to infer from: the error says to declare the columns.
     let empty = tempfile::tempdir().unwrap();

@@ -34,12 +34,21 @@ async fn lines(source: &mut SocketSource, n: usize) -> Vec<String> {
     out
 }
 
+/// Accepts the source's connection (20 s at most: a broken reconnect fails
+/// the test rather than hanging it).
+async fn accept(listener: &TcpListener) -> (tokio::net::TcpStream, std::net::SocketAddr) {
+    tokio::time::timeout(Duration::from_secs(20), listener.accept())
+        .await
+        .expect("the source connected")
+        .unwrap()
+}
+
 #[tokio::test]
 async fn lines_across_writes_bad_utf8_and_a_restart() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let mut source = SocketSource::connect("s", "127.0.0.1".into(), port);
-    let (mut conn, _) = listener.accept().await.unwrap();
+    let (mut conn, _) = accept(&listener).await;
     // One line in two writes, a \r\n line, a line that is not UTF-8.
     conn.write_all(b"hello wor").await.unwrap();
     conn.flush().await.unwrap();
@@ -59,7 +68,7 @@ async fn lines_across_writes_bad_utf8_and_a_restart() {
     drop(listener);
     assert_eq!(lines(&mut source, 1).await, ["last words"]);
     let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    let (mut conn, _) = listener.accept().await.unwrap();
+    let (mut conn, _) = accept(&listener).await;
     conn.write_all(b"after the restart\n").await.unwrap();
     assert_eq!(lines(&mut source, 1).await, ["after the restart"]);
 }
@@ -75,7 +84,7 @@ async fn waits_for_a_server_that_is_not_up_yet() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(source.cut(1000).await.unwrap()[0].num_rows() == 0);
     let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    let (mut conn, _) = listener.accept().await.unwrap();
+    let (mut conn, _) = accept(&listener).await;
     conn.write_all(b"finally\n").await.unwrap();
     assert_eq!(lines(&mut source, 1).await, ["finally"]);
 }

@@ -2,7 +2,10 @@
 //! directory (a local path or an object_store URL: `file://`, `memory://`, or
 //! a store registered in the session); each batch takes the files that
 //! appeared since the last one, oldest first (by modification time, then
-//! name). A file taken once is never read again, even if modified later.
+//! name). As in Spark, files must arrive whole: write them elsewhere (or as
+//! a `.`-name) and move them in; a file written in place may be read
+//! half-written. A file taken once is never read again, even if modified
+//! later (or replaced under the same name).
 //! Subdirectories and names starting with `.` are ignored; files present
 //! when the source is created are ignored unless `include_existing = true`.
 //! There is no receiver thread: the directory is listed when a batch is cut.
@@ -166,6 +169,19 @@ impl DirectorySource {
             .map_err(|e| self.error(format!("cannot read {}: {e}", file.location)))
     }
 
+    /// `file`'s bytes, or `None` if it is gone.
+    async fn fetch_opt(&self, file: &ObjectMeta) -> Result<Option<Bytes>> {
+        match self.location.store.get(&file.location).await {
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.error(format!("cannot read {}: {e}", file.location))),
+            Ok(got) => got
+                .bytes()
+                .await
+                .map(Some)
+                .map_err(|e| self.error(format!("cannot read {}: {e}", file.location))),
+        }
+    }
+
     /// The columns of `file` (csv, json, parquet).
     async fn infer(&self, file: &ObjectMeta) -> Result<SchemaRef> {
         let bytes = self.fetch(file).await?;
@@ -203,13 +219,37 @@ impl DirectorySource {
                         .map_err(|e| e.to_string())?,
                 ]
             }
-            Format::Csv { header } => arrow::csv::ReaderBuilder::new(Arc::clone(&self.schema))
-                .with_header(header)
-                .build(Cursor::new(bytes))
-                .map_err(|e| e.to_string())?
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| e.to_string())?,
+            Format::Csv { header } => {
+                if header {
+                    // Columns are taken by position: the header must name them.
+                    let (found, _) = arrow::csv::reader::Format::default()
+                        .with_header(true)
+                        .infer_schema(Cursor::new(&bytes), Some(0))
+                        .map_err(|e| e.to_string())?;
+                    let names = |s: &arrow::datatypes::Schema| {
+                        s.fields()
+                            .iter()
+                            .map(|f| f.name().clone())
+                            .collect::<Vec<_>>()
+                    };
+                    if names(&found) != names(&self.schema) {
+                        return Err(format!(
+                            "its header ({}) is not the columns ({})",
+                            names(&found).join(", "),
+                            names(&self.schema).join(", ")
+                        ));
+                    }
+                }
+                arrow::csv::ReaderBuilder::new(Arc::clone(&self.schema))
+                    .with_header(header)
+                    .build(Cursor::new(bytes))
+                    .map_err(|e| e.to_string())?
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|e| e.to_string())?
+            }
+            // Strict: a key that is not a column is an error, not ignored.
             Format::Json => arrow::json::ReaderBuilder::new(Arc::clone(&self.schema))
+                .with_strict_mode(true)
                 .build(Cursor::new(bytes))
                 .map_err(|e| e.to_string())?
                 .collect::<std::result::Result<_, _>>()
@@ -274,7 +314,18 @@ impl Source for DirectorySource {
             if self.taken.contains(&file.location) {
                 continue;
             }
-            let bytes = self.fetch(&file).await?;
+            let bytes = match self.fetch_opt(&file).await? {
+                Some(bytes) => bytes,
+                None => {
+                    // Gone between listing and reading (renamed away): not ours.
+                    log::warn!(
+                        "directory source '{}': {} vanished before it was read; skipped",
+                        self.name,
+                        file.location
+                    );
+                    continue;
+                }
+            };
             // Taken whatever happens: a bad file is reported once.
             self.taken.insert(file.location.clone());
             match self.parse(bytes) {

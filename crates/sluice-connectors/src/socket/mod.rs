@@ -30,6 +30,11 @@ use crate::replay::text_schema;
 /// The longest wait between connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// A longer line is reported and skipped (a peer that never sends `\n`).
+const MAX_LINE: usize = 16 << 20;
+/// Lines kept while nothing cuts (no sink yet, a stopped job); beyond
+/// that the oldest are dropped, with a warning.
+const MAX_BUFFERED: usize = 1 << 20;
 
 pub struct SocketSourceFactory;
 
@@ -60,6 +65,7 @@ impl SourceFactory for SocketSourceFactory {
         };
         if let Some(schema) = &spec.declared_schema
             && (schema.fields().len() != 1
+                || schema.field(0).name() != "value"
                 || !matches!(
                     schema.field(0).data_type(),
                     arrow::datatypes::DataType::Utf8 | arrow::datatypes::DataType::Utf8View
@@ -152,7 +158,6 @@ async fn read_forever(name: String, host: String, port: u16, received: Arc<Mutex
         let mut stream = match TcpStream::connect((host.as_str(), port)).await {
             Ok(s) => {
                 log::info!("socket source '{name}': connected to {host}:{port}");
-                backoff = FIRST_BACKOFF;
                 s
             }
             Err(e) => {
@@ -165,6 +170,8 @@ async fn read_forever(name: String, host: String, port: u16, received: Arc<Mutex
             }
         };
         let mut pending: Vec<u8> = Vec::new();
+        // Inside a line too long to keep.
+        let mut skipping = false;
         let mut buffer = vec![0u8; 64 * 1024];
         loop {
             match stream.read(&mut buffer).await {
@@ -175,10 +182,40 @@ async fn read_forever(name: String, host: String, port: u16, received: Arc<Mutex
                     break;
                 }
                 Ok(n) => {
+                    // Data: the server is really up.
+                    backoff = FIRST_BACKOFF;
+                    let before = pending.len();
                     pending.extend_from_slice(&buffer[..n]);
-                    let whole = match pending.iter().rposition(|&b| b == b'\n') {
-                        Some(i) => i + 1,
+                    // Only the new bytes can hold the last newline.
+                    let whole = match pending[before..].iter().rposition(|&b| b == b'\n') {
+                        Some(i) => before + i + 1,
+                        None if pending.len() > MAX_LINE => {
+                            line_number += 1;
+                            log::warn!(
+                                "socket source '{name}': line {line_number} is longer than {MAX_LINE} bytes; skipped"
+                            );
+                            pending.clear();
+                            received.lock().unwrap_or_else(|e| e.into_inner()).bad_lines += 1;
+                            skipping = true;
+                            continue;
+                        }
                         None => continue,
+                    };
+                    let whole = if std::mem::take(&mut skipping) {
+                        // Drop the rest of the skipped line; keep what follows.
+                        let end = before
+                            + pending[before..]
+                                .iter()
+                                .position(|&b| b == b'\n')
+                                .unwrap_or(0)
+                            + 1;
+                        pending.drain(..end);
+                        match pending.iter().rposition(|&b| b == b'\n') {
+                            Some(i) => i + 1,
+                            None => continue,
+                        }
+                    } else {
+                        whole
                     };
                     let rest = pending.split_off(whole);
                     let chunk = std::mem::replace(&mut pending, rest);
@@ -221,4 +258,11 @@ fn take_lines(name: &str, chunk: &[u8], line_number: &mut u64, received: &Mutex<
     let mut r = received.lock().unwrap_or_else(|e| e.into_inner());
     r.lines.extend(good);
     r.bad_lines += bad;
+    if r.lines.len() > MAX_BUFFERED {
+        let dropped = r.lines.len() - MAX_BUFFERED;
+        r.lines.drain(..dropped);
+        log::warn!(
+            "socket source '{name}': {dropped} lines dropped: more than {MAX_BUFFERED} waiting and no batch is being cut"
+        );
+    }
 }
