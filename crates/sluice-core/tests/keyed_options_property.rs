@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 mod common;
-use common::{Cell, collect, manual_context, random_batch, rows_of, run_batches, same};
+use common::{Cell, collect, manual_context, random_batch, rows_of, run_batches, same, sort_rows};
 
 const QUERY: &str = "SELECT k, count(*) AS c, sum(v) AS s, max(v) AS m FROM src GROUP BY k";
 
@@ -264,14 +264,7 @@ async fn check_case(seed: u64, wide: bool) {
             let mut want = model.step(*t, &batches[i]);
             let got = rows_of(out);
             // rows_of sorts; sort the model's rows the same way.
-            want.sort_by_key(|r| {
-                r.iter()
-                    .map(|c| match c {
-                        Cell::Exact(s) => s.clone(),
-                        Cell::Float(_) => String::new(),
-                    })
-                    .collect::<Vec<_>>()
-            });
+            sort_rows(&mut want);
             assert!(
                 same(&got, &want),
                 "{case}: {} at {t} ms:\n got  {got:?}\n want {want:?}",
@@ -283,10 +276,7 @@ async fn check_case(seed: u64, wide: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeouts_seeds_and_evictions_equal_a_model_on_random_input() {
-    let seeds = std::env::var("KEYED_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(12);
+    let seeds = common::seeds("KEYED_SEEDS", 12);
     for seed in 0..seeds {
         check_case(seed, false).await;
     }

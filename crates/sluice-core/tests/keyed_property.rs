@@ -166,10 +166,7 @@ async fn check_case(seed: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_aggregates_equal_a_recomputation_on_random_input() {
-    let seeds = std::env::var("KEYED_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(12);
+    let seeds = common::seeds("KEYED_SEEDS", 12);
     for seed in 0..seeds {
         check_case(seed).await;
     }

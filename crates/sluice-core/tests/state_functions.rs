@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sluice_core::state::{State, StateSpec};
 
 mod common;
-use common::{Cell, collect, manual_context, random_batch, rows_of, run_batches, same};
+use common::{Cell, collect, manual_context, random_batch, rows_of, run_batches, same, sort_rows};
 
 type Key = Option<i64>;
 
@@ -36,15 +36,9 @@ fn cell(v: Option<i64>) -> Cell {
     Cell::Exact(v.map(|v| v.to_string()).unwrap_or_default())
 }
 
+/// Rows in the order `rows_of` gives.
 fn sorted(mut rows: Vec<Vec<Cell>>) -> Vec<Vec<Cell>> {
-    rows.sort_by_key(|r| {
-        r.iter()
-            .map(|c| match c {
-                Cell::Exact(s) => s.clone(),
-                Cell::Float(_) => String::new(),
-            })
-            .collect::<Vec<_>>()
-    });
+    sort_rows(&mut rows);
     rows
 }
 
@@ -231,10 +225,7 @@ async fn check_case(seed: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_functions_equal_a_model_on_random_input() {
-    let seeds = std::env::var("KEYED_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(12);
+    let seeds = common::seeds("KEYED_SEEDS", 12);
     for seed in 0..seeds {
         check_case(seed).await;
     }

@@ -158,11 +158,7 @@ async fn check_case(seed: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn windowed_queries_equal_a_recomputation_on_random_input() {
-    for seed in 0..std::env::var("WINDOW_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(16)
-    {
+    for seed in 0..common::seeds("WINDOW_SEEDS", 16) {
         check_case(seed).await;
     }
 }

@@ -156,8 +156,14 @@ pub fn rows_of(batches: &[RecordBatch]) -> Vec<Vec<Cell>> {
             );
         }
     }
-    // Exact cells first, floats (which may differ in the last bits) only to
-    // break ties between rows whose exact cells are equal.
+    sort_rows(&mut rows);
+    rows
+}
+
+/// Sorts rows as [`rows_of`] does: exact cells first, floats (which may
+/// differ in the last bits) only to break ties between rows whose exact
+/// cells are equal. For rows a model builds, to compare with `rows_of`.
+pub fn sort_rows(rows: &mut [Vec<Cell>]) {
     let key = |row: &Vec<Cell>| -> (Vec<String>, Vec<String>) {
         let exact = row
             .iter()
@@ -176,7 +182,14 @@ pub fn rows_of(batches: &[RecordBatch]) -> Vec<Vec<Cell>> {
         (exact, floats)
     };
     rows.sort_by_key(key);
-    rows
+}
+
+/// The number of random cases a property test runs: `$var`, else `default`.
+pub fn seeds(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
 
 pub fn same(a: &[Vec<Cell>], b: &[Vec<Cell>]) -> bool {
