@@ -23,12 +23,9 @@
 //! # });
 //! ```
 
-use std::hash::Hash;
-
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
-use super::function::{Emits, FunctionStream, State, StateSpec};
+use super::function::{
+    Emits, FunctionStream, InputValue, OutputValue, State, StateKey, StateSpec, StateValue,
+};
 use crate::context::StreamingContext;
 use crate::error::Result;
 use crate::stateful::StatefulStream;
@@ -45,10 +42,10 @@ impl StreamingContext {
         spec: StateSpec<K, V, S, T>,
     ) -> Result<()>
     where
-        K: Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
-        V: DeserializeOwned + Send + Sync + 'static,
-        S: Serialize + DeserializeOwned + Send + Sync + 'static,
-        T: Serialize + DeserializeOwned + Send + 'static,
+        K: StateKey,
+        V: InputValue,
+        S: StateValue,
+        T: OutputValue,
     {
         self.function_stream(name, input, spec, Emits::Mapped).await
     }
@@ -58,9 +55,9 @@ impl StreamingContext {
     /// Stream `name` emits every key and its state after the batch.
     pub async fn update_state_by_key<K, V, S, F>(&self, name: &str, input: &str, f: F) -> Result<()>
     where
-        K: Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
-        V: DeserializeOwned + Send + Sync + 'static,
-        S: Serialize + DeserializeOwned + Send + Sync + 'static,
+        K: StateKey,
+        V: InputValue,
+        S: StateValue,
         F: Fn(&[V], Option<S>) -> Option<S> + Send + Sync + 'static,
     {
         let spec = StateSpec::function(move |_: &K, values: &[V], state: &mut State<S>| {
@@ -116,10 +113,10 @@ impl StreamingContext {
         emits: Emits,
     ) -> Result<()>
     where
-        K: Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
-        V: DeserializeOwned + Send + Sync + 'static,
-        S: Serialize + DeserializeOwned + Send + Sync + 'static,
-        T: Serialize + DeserializeOwned + Send + 'static,
+        K: StateKey,
+        V: InputValue,
+        S: StateValue,
+        T: OutputValue,
     {
         self.check_not_started("create a stream").await?;
         let mut engine = self.engine().lock().await;

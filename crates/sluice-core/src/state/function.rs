@@ -126,6 +126,27 @@ impl<S> State<S> {
     }
 }
 
+/// What a key can be: hashed to find its state, and serialized to and from
+/// its column.
+pub trait StateKey:
+    Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+}
+impl<T: Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync + 'static> StateKey for T {}
+
+/// What a value can be: read from the input's other columns.
+pub trait InputValue: DeserializeOwned + Send + Sync + 'static {}
+impl<T: DeserializeOwned + Send + Sync + 'static> InputValue for T {}
+
+/// What a key's state can be: kept between batches, and written out by
+/// snapshots.
+pub trait StateValue: Serialize + DeserializeOwned + Send + Sync + 'static {}
+impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> StateValue for T {}
+
+/// What the function returns: written out as the stream's rows.
+pub trait OutputValue: Serialize + DeserializeOwned + Send + 'static {}
+impl<T: Serialize + DeserializeOwned + Send + 'static> OutputValue for T {}
+
 type MapFn<K, V, S, T> = dyn Fn(&K, &[V], &mut State<S>) -> Option<T> + Send + Sync;
 
 /// What `map_with_state` runs (Spark's `StateSpec`): the function and its
@@ -383,10 +404,10 @@ pub(crate) struct FunctionStream<K, V, S, T> {
 
 impl<K, V, S, T> FunctionStream<K, V, S, T>
 where
-    K: Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
-    V: DeserializeOwned + Send + Sync + 'static,
-    S: Serialize + DeserializeOwned + Send + Sync + 'static,
-    T: Serialize + DeserializeOwned + Send + 'static,
+    K: StateKey,
+    V: InputValue,
+    S: StateValue,
+    T: OutputValue,
 {
     pub(crate) fn new(
         name: &str,
@@ -462,10 +483,10 @@ struct Share<K, V> {
 
 impl<K, V, S, T> KeyedFunction for FunctionStream<K, V, S, T>
 where
-    K: Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
-    V: DeserializeOwned + Send + Sync + 'static,
-    S: Serialize + DeserializeOwned + Send + Sync + 'static,
-    T: Serialize + DeserializeOwned + Send + 'static,
+    K: StateKey,
+    V: InputValue,
+    S: StateValue,
+    T: OutputValue,
 {
     fn input(&self) -> &str {
         &self.input

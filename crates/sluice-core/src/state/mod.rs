@@ -24,7 +24,7 @@ pub mod keyed;
 pub mod seed;
 pub mod store;
 
-pub use function::{State, StateSpec};
+pub use function::{InputValue, OutputValue, State, StateKey, StateSpec, StateValue};
 pub use idle::IdleKeys;
 pub use keyed::{KeyedOptions, KeyedStream, TIMED_OUT};
 pub use store::StateStore;
