@@ -267,7 +267,8 @@ impl StreamingContext {
     }
 }
 
-fn columns(schema: &arrow::datatypes::Schema) -> String {
+/// `name type, ...`: a schema as SHOW and error messages write it.
+pub fn columns(schema: &arrow::datatypes::Schema) -> String {
     schema
         .fields()
         .iter()

@@ -334,7 +334,7 @@ impl Source for DirectorySource {
                     let message = format!(
                         "file {} does not read as {}: {reason}",
                         file.location,
-                        describe(&self.schema)
+                        format!("({})", sluice_core::catalog::columns(&self.schema))
                     );
                     if self.skip_bad {
                         log::warn!(
@@ -354,16 +354,4 @@ impl Source for DirectorySource {
         }
         Ok(out)
     }
-}
-
-fn describe(schema: &SchemaRef) -> String {
-    format!(
-        "({})",
-        schema
-            .fields()
-            .iter()
-            .map(|f| format!("{} {}", f.name(), f.data_type()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
 }
