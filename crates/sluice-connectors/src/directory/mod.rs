@@ -332,9 +332,9 @@ impl Source for DirectorySource {
                 Ok(batches) => out.extend(batches),
                 Err(reason) => {
                     let message = format!(
-                        "file {} does not read as {}: {reason}",
+                        "file {} does not read as ({}): {reason}",
                         file.location,
-                        format!("({})", sluice_core::catalog::columns(&self.schema))
+                        sluice_core::catalog::columns(&self.schema)
                     );
                     if self.skip_bad {
                         log::warn!(
