@@ -1,11 +1,20 @@
-//! Where file sinks write: a local path or an object_store URL (`file://`,
-//! `memory://`, and any store registered in the DataFusion session's runtime).
+//! Where the directory source reads and the file sinks write: a local path or
+//! an object_store URL: `file://`, `memory://`, `s3://bucket/...`, or any store
+//! registered in the DataFusion session's runtime.
+//!
+//! An `s3://` bucket not yet registered is opened from the usual AWS
+//! environment variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//! `AWS_REGION` / `AWS_DEFAULT_REGION`, `AWS_ENDPOINT` (or `AWS_ENDPOINT_URL`) for an S3-compatible
+//! server such as MinIO, `AWS_ALLOW_HTTP=true` for one without TLS), then kept
+//! in the session, so `CREATE EXTERNAL TABLE ... LOCATION 's3://...'` reads it
+//! too.
 
 use std::sync::Arc;
 
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::prelude::SessionContext;
 use object_store::ObjectStore;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use sluice_core::{Result, SluiceError};
@@ -34,6 +43,11 @@ pub fn resolve(session: &SessionContext, location: &str) -> Result<Location> {
                 runtime.register_object_store(store_url.as_ref(), Arc::clone(&s));
                 s
             }
+            Err(_) if scheme == "s3" => {
+                let s: Arc<dyn ObjectStore> = Arc::new(s3_from_env(url.authority(), location)?);
+                runtime.register_object_store(store_url.as_ref(), Arc::clone(&s));
+                s
+            }
             Err(e) => {
                 return Err(SluiceError::Config(format!(
                     "no object store for '{location}' ({}); register one in the session's runtime",
@@ -57,6 +71,17 @@ pub fn resolve(session: &SessionContext, location: &str) -> Result<Location> {
         store,
         path,
         display: location.to_string(),
+    })
+}
+
+/// The bucket `bucket`, configured from the AWS environment variables.
+fn s3_from_env(bucket: &str, location: &str) -> Result<AmazonS3> {
+    AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .build().map_err(|e| {
+        SluiceError::Config(format!(
+            "cannot open the S3 bucket of '{location}': {e} (set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, and AWS_ENDPOINT for a server other than AWS)"
+        ))
     })
 }
 

@@ -5,57 +5,12 @@
 //! that does not fit the columns fails the stream or is skipped, per
 //! `on_error`, with its name in the error.
 
+mod common;
+
 use std::time::Duration;
 
-use arrow::array::RecordBatch;
-use arrow::util::pretty::pretty_format_batches;
+use common::{source, text};
 use datafusion::prelude::SessionContext;
-use sluice_core::sluice_sql::{Location, Options};
-use sluice_core::source::{Source, SourceContext, SourceSpec};
-
-async fn source(
-    session: &SessionContext,
-    declared: Option<&str>,
-    options: &[(&str, &str)],
-) -> sluice_core::Result<Box<dyn Source>> {
-    let mut o = Options::new(Location::new(1, 1));
-    for (k, v) in options {
-        o.insert(k, *v, Location::new(1, 1));
-    }
-    let declared_schema = match declared {
-        None => None,
-        Some(sql) => {
-            let df = session.sql(sql).await.unwrap();
-            Some(std::sync::Arc::new(df.schema().as_arrow().clone()))
-        }
-    };
-    let spec = SourceSpec {
-        name: "files".into(),
-        declared_schema,
-        options: o,
-    };
-    let ctx = SourceContext {
-        session: session.clone(),
-        batch_interval: Duration::from_secs(1),
-    };
-    let factory = sluice_connectors::registry().source("directory").unwrap();
-    factory.create(spec, &ctx).await
-}
-
-fn text(batches: &[RecordBatch]) -> Vec<String> {
-    let t = pretty_format_batches(batches).unwrap().to_string();
-    t.lines()
-        .filter(|l| l.starts_with("| "))
-        .skip(1)
-        .map(|l| {
-            l.split('|')
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .collect()
-}
 
 /// Writes `name` atomically (a dot-file renamed in), as producers should.
 fn put(dir: &std::path::Path, name: &str, body: &[u8]) {
@@ -121,6 +76,15 @@ async fn include_existing_and_memory_urls() {
         .await
         .unwrap();
     assert_eq!(text(&s.cut(2000).await.unwrap()), ["three"]);
+}
+
+#[tokio::test]
+async fn the_same_on_file_and_memory_urls() {
+    let session = SessionContext::new();
+    common::directory_and_sink_on(&session, "memory://bucket/").await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("file://{}/", dir.path().display());
+    common::directory_and_sink_on(&session, &base).await;
 }
 
 #[tokio::test]
