@@ -15,7 +15,8 @@
 //! | `queue` | source | `queueStream` fed by the application (in `sluice-core`) |
 //! | `console` | sink | `print(n)` |
 //! | `text` | sink | `saveAsTextFiles(prefix, suffix)` |
-//! | `parquet`, `csv`, `json` | sinks | one file per batch: a local path, `file://`, `memory://`, or a store registered in the session |
+//! | `parquet`, `csv`, `json` | sinks | one file per batch: a local path, `file://`, `memory://`, `s3://`, or a store registered in the session |
+//! | `postgres` | sink | `foreachRDD` writing to PostgreSQL: `COPY` per batch, upsert with `key` |
 //!
 //! ```
 //! let registry = sluice_connectors::registry();
@@ -33,6 +34,7 @@ pub mod console;
 pub mod constant;
 pub mod directory;
 pub mod files;
+pub mod postgres;
 pub mod rate;
 pub mod replay;
 pub mod socket;
@@ -60,6 +62,7 @@ pub fn register_all(registry: &mut ConnectorRegistry) {
         Arc::new(files::FileSinkFactory::new(files::FileFormat::Parquet)),
         Arc::new(files::FileSinkFactory::new(files::FileFormat::Csv)),
         Arc::new(files::FileSinkFactory::new(files::FileFormat::Json)),
+        Arc::new(postgres::PostgresSinkFactory),
     ];
     for s in sinks {
         registry.register_sink(s);

@@ -57,7 +57,10 @@ fn start_moto() -> Option<Moto> {
     let moto = Moto { child, port };
     let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
+        assert!(
+            Instant::now() < deadline,
+            "moto_server did not start on port {port}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     Some(moto)
@@ -101,6 +104,9 @@ fn directory_source_and_file_sinks_on_s3() {
             .await
             .unwrap_err()
             .to_string();
-        assert!(err.contains("s3://no-such-bucket/in/") && err.contains("cannot list"), "{err}");
+        assert!(
+            err.contains("s3://no-such-bucket/in/") && err.contains("cannot list"),
+            "{err}"
+        );
     });
 }

@@ -1,6 +1,6 @@
 //! What the connector tests share: a directory source made from options,
 //! rows as text, and one scenario run against every kind of store
-//! (`file://`, `memory://`, `s3://`).
+//! (`file://`, `memory://`, `s3://`), and a sink made from options.
 
 #![allow(dead_code)]
 
@@ -81,7 +81,10 @@ pub async fn directory_and_sink_on(session: &SessionContext, base: &str) {
     // A "subdirectory": objects under a deeper prefix.
     put("sub/inner.txt", "in a subdirectory\n").await;
     let mut s = source(session, None, &[("path", &inbox)]).await.unwrap();
-    assert!(text(&s.cut(1000).await.unwrap()).is_empty(), "existing files are ignored ({base})");
+    assert!(
+        text(&s.cut(1000).await.unwrap()).is_empty(),
+        "existing files are ignored ({base})"
+    );
     put("a.txt", "a1\na2\n").await;
     put(".partial.txt", "not yet").await;
     assert_eq!(text(&s.cut(2000).await.unwrap()), ["a1", "a2"], "{base}");
@@ -105,19 +108,34 @@ pub async fn directory_and_sink_on(session: &SessionContext, base: &str) {
         .put(&at.child("1.csv"), "id,amount\n1,2.5\n2,4\n".into())
         .await
         .unwrap();
-    assert_eq!(text(&s.cut(1000).await.unwrap()), ["1,2.5", "2,4.0"], "{base}");
+    assert_eq!(
+        text(&s.cut(1000).await.unwrap()),
+        ["1,2.5", "2,4.0"],
+        "{base}"
+    );
     at.store
         .put(&at.child("2.csv"), "id,amount\nthree,1\n".into())
         .await
         .unwrap();
     let err = s.cut(2000).await.unwrap_err().to_string();
-    assert!(err.contains("sales/2.csv does not read as (id Int64, amount Float64)"), "{err}");
+    assert!(
+        err.contains("sales/2.csv does not read as (id Int64, amount Float64)"),
+        "{err}"
+    );
 
     // A parquet sink: one object per batch, named by batch time; a rerun of
     // the batch replaces it.
     let out = format!("{base}out");
-    let mut sink = parquet_sink(session, &out).await;
-    let rows = session.sql("SELECT 1 AS n UNION ALL SELECT 2").await.unwrap().collect().await.unwrap();
+    let rows = session
+        .sql("SELECT 1 AS n UNION ALL SELECT 2")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let mut sink = sink(session, "parquet", rows[0].schema(), &[("path", &out)])
+        .await
+        .unwrap();
     sink.write(5000, &rows).await.unwrap();
     sink.write(5000, &rows).await.unwrap();
     let read = session
@@ -127,33 +145,41 @@ pub async fn directory_and_sink_on(session: &SessionContext, base: &str) {
         .collect()
         .await
         .unwrap();
-    assert_eq!(text(&read).len(), 2, "one file for the batch, not two ({base})");
+    assert_eq!(
+        text(&read).len(),
+        2,
+        "one file for the batch, not two ({base})"
+    );
     let at = sluice_connectors::store::resolve(session, &out).unwrap();
     let listed = at.store.list_with_delimiter(Some(&at.path)).await.unwrap();
-    let names: Vec<_> = listed.objects.iter().filter_map(|m| m.location.filename()).collect();
+    let names: Vec<_> = listed
+        .objects
+        .iter()
+        .filter_map(|m| m.location.filename())
+        .collect();
     assert_eq!(names, ["batch-5000.parquet"], "{base}");
 }
 
-async fn parquet_sink(session: &SessionContext, path: &str) -> Box<dyn sluice_core::sink::Sink> {
-    let schema = Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
-        "n",
-        arrow::datatypes::DataType::Int64,
-        false,
-    )]));
+/// A `connector` sink named `out`, reading stream `numbers` of `schema`.
+pub async fn sink(
+    session: &SessionContext,
+    connector: &str,
+    schema: arrow::datatypes::SchemaRef,
+    pairs: &[(&str, &str)],
+) -> sluice_core::Result<Box<dyn sluice_core::sink::Sink>> {
     let spec = SinkSpec {
         name: "out".into(),
         from: "numbers".into(),
         schema,
-        options: options(&[("path", path)]),
+        options: options(pairs),
     };
     let ctx = SinkContext {
         session: session.clone(),
         console: sluice_core::sink::ConsoleOutput::Stdout,
     };
     sluice_connectors::registry()
-        .sink("parquet")
+        .sink(connector)
         .unwrap()
         .create(spec, &ctx)
         .await
-        .unwrap()
 }
