@@ -444,3 +444,110 @@ fn state_tracker2_example_changes_agree_with_snapshots() {
         }
     }
 }
+
+/// `(word,n)` console rows as a map.
+fn word_counts(rows: &[String]) -> BTreeMap<String, i64> {
+    rows.iter().map(|r| pair(r)).collect()
+}
+
+#[test]
+fn parquet_archive_example_writes_each_batch_to_its_own_file() {
+    let dir = repo_root().join("target/sql-examples/parquet_archive/counts");
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = run_simulated(3, &[], "sql-examples/parquet_archive.sql");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let printed = batches(&stdout(&o));
+    assert_eq!(printed.len(), 3);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for (time, rows) in &printed {
+        let file = dir.join(format!("batch-{time}.parquet"));
+        let read = runtime.block_on(async {
+            let ctx = datafusion::prelude::SessionContext::new();
+            ctx.read_parquet(file.to_str().unwrap(), Default::default())
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap()
+        });
+        let mut saved = BTreeMap::new();
+        for b in &read {
+            let words =
+                arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8).unwrap();
+            let words = arrow::array::AsArray::as_string::<i32>(&words)
+                .iter()
+                .map(|w| w.unwrap().to_string());
+            let counts =
+                arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(b.column(1));
+            for (w, n) in words.zip(counts.values().iter()) {
+                saved.insert(w, *n);
+            }
+        }
+        assert_eq!(saved, word_counts(rows), "batch {time}");
+    }
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "batch-1000.parquet",
+            "batch-2000.parquet",
+            "batch-3000.parquet"
+        ],
+        "no temporary files left"
+    );
+}
+
+#[path = "../../sluice-connectors/tests/common/postgres_server.rs"]
+mod postgres_server;
+
+#[test]
+fn postgres_example_keeps_running_totals_and_a_rerun_changes_nothing() {
+    let Some(pg) = postgres_server::PgServer::start() else {
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = runtime.block_on(pg.client());
+    runtime
+        .block_on(
+            client.batch_execute(
+                "CREATE TABLE word_totals (word TEXT PRIMARY KEY, n BIGINT NOT NULL)",
+            ),
+        )
+        .unwrap();
+    // The example as shipped, pointed at this server.
+    let shipped =
+        std::fs::read_to_string(repo_root().join("sql-examples/postgres_word_count.sql")).unwrap();
+    assert!(shipped.contains("postgres://sluice@127.0.0.1:5432/sluice"));
+    let script = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        script.path(),
+        shipped.replace("postgres://sluice@127.0.0.1:5432/sluice", &pg.url()),
+    )
+    .unwrap();
+    let table = || -> BTreeMap<String, i64> {
+        runtime
+            .block_on(client.query("SELECT word, n FROM word_totals", &[]))
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    };
+    let o = run_simulated(3, &[], script.path().to_str().unwrap());
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The table holds each word's latest total, as printed batch by batch.
+    let mut expected = BTreeMap::new();
+    for (_, rows) in batches(&stdout(&o)) {
+        expected.extend(word_counts(&rows));
+    }
+    assert!(!expected.is_empty());
+    assert_eq!(table(), expected);
+    // The same batches again (as after a restart without a checkpoint):
+    // upserts, so the table is unchanged.
+    let again = run_simulated(3, &[], script.path().to_str().unwrap());
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(table(), expected);
+}

@@ -4,6 +4,8 @@
 //! (it refuses root). `None` (the test passes with a note) when the server
 //! is not installed, unless `SLUICE_POSTGRES_TESTS=required`.
 
+#![allow(dead_code)]
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
