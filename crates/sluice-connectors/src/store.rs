@@ -26,6 +26,9 @@ pub struct Location {
     pub path: Path,
     /// As the user wrote it, for messages.
     pub display: String,
+    /// The directory on this machine, for a local path or a `file://` URL
+    /// (the directory source lists it without object_store's stat per file).
+    pub local: Option<std::path::PathBuf>,
 }
 
 /// Resolves `location` (a local path, relative to the working directory, or a URL).
@@ -57,13 +60,17 @@ pub fn resolve(session: &SessionContext, location: &str) -> Result<Location> {
         };
         let path = Path::from_url_path(url.path())
             .map_err(|e| SluiceError::Config(format!("bad path in '{location}': {e}")))?;
+        let local = (scheme == "file")
+            .then(|| url.to_file_path().ok())
+            .flatten();
         return Ok(Location {
             store,
             path,
             display: location.to_string(),
+            local,
         });
     }
-    let absolute = std::path::absolute(location)?;
+    let absolute = lexically_normal(&std::path::absolute(location)?);
     let path = Path::from_absolute_path(&absolute)
         .map_err(|e| SluiceError::Config(format!("bad path '{location}': {e}")))?;
     let store = runtime.object_store(ObjectStoreUrl::local_filesystem())?;
@@ -71,6 +78,7 @@ pub fn resolve(session: &SessionContext, location: &str) -> Result<Location> {
         store,
         path,
         display: location.to_string(),
+        local: Some(absolute),
     })
 }
 
@@ -85,6 +93,23 @@ fn s3_from_env(bucket: &str, location: &str) -> Result<AmazonS3> {
     })
 }
 
+/// `a/b/../c` as `a/c`, without touching the disk (the directory may not
+/// exist yet): object_store paths have no `..`.
+fn lexically_normal(path: &std::path::Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 fn url_parse(s: &str) -> Result<url::Url> {
     url::Url::parse(s).map_err(|e| SluiceError::Config(format!("'{s}' is not a valid URL: {e}")))
 }
@@ -93,5 +118,24 @@ impl Location {
     /// A path under this one.
     pub fn child(&self, name: &str) -> Path {
         self.path.clone().join(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_paths_may_go_up_and_need_not_exist() {
+        let session = SessionContext::new();
+        let here = std::env::current_dir().unwrap();
+        let at = resolve(&session, "../not-yet/./made").unwrap();
+        let expected = here.parent().unwrap().join("not-yet/made");
+        assert_eq!(
+            at.path,
+            Path::from_absolute_path(&expected).unwrap(),
+            "{}",
+            at.display
+        );
     }
 }

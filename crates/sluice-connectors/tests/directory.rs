@@ -177,6 +177,10 @@ async fn a_file_that_does_not_fit_fails_or_is_skipped() {
         err.contains("file ") && err.contains("bad.csv does not read as (id Int64)"),
         "{err}"
     );
+    assert!(
+        err.contains("'not a number'") && err.contains("at line 3"),
+        "{err}"
+    );
     assert!(err.contains("on_error = 'skip'"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();
@@ -205,10 +209,22 @@ async fn a_file_that_does_not_fit_fails_or_is_skipped() {
     )
     .await
     .unwrap();
-    put(dir.path(), "other.json", b"{\"user\": 1}\n");
+    put(dir.path(), "other.json", b"{\"id\": 1}\n{\"user\": 1}\n");
     let err = s.cut(1000).await.unwrap_err().to_string();
     assert!(
-        err.contains("other.json does not read as (id Int64)"),
+        err.contains("other.json does not read as (id Int64): line 2: "),
+        "{err}"
+    );
+
+    // text: the line that is not UTF-8.
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = source(&session, None, &[("path", dir.path().to_str().unwrap())])
+        .await
+        .unwrap();
+    put(dir.path(), "latin1.txt", b"ok\ncaf\xe9\n");
+    let err = s.cut(1000).await.unwrap_err().to_string();
+    assert!(
+        err.contains("latin1.txt does not read as (value Utf8): line 2 is not UTF-8 (byte 6)"),
         "{err}"
     );
 

@@ -155,7 +155,8 @@ async fn with_a_key_a_replayed_batch_does_not_duplicate() {
     let client = pg.client().await;
     client
         .batch_execute(
-            "CREATE TABLE totals (word TEXT PRIMARY KEY, count BIGINT NOT NULL);
+            "CREATE TABLE totals (id BIGINT GENERATED ALWAYS AS IDENTITY, word TEXT PRIMARY KEY,
+                                  count BIGINT NOT NULL);
              CREATE TABLE appended (word TEXT, count BIGINT);
              CREATE TABLE seen (word TEXT, count BIGINT, PRIMARY KEY (word, count))",
         )

@@ -1,6 +1,6 @@
 //! `connector = 'directory'`: Spark's `textFileStream`. Watches one
-//! directory (a local path or an object_store URL: `file://`, `memory://`, or
-//! a store registered in the session); each batch takes the files that
+//! directory (a local path or an object_store URL: `file://`, `memory://`,
+//! `s3://`, or a store registered in the session); each batch takes the files that
 //! appeared since the last one, oldest first (by modification time, then
 //! name). As in Spark, files must arrive whole: write them elsewhere (or as
 //! a `.`-name) and move them in; a file written in place may be read
@@ -8,7 +8,8 @@
 //! later (or replaced under the same name).
 //! Subdirectories and names starting with `.` are ignored; files present
 //! when the source is created are ignored unless `include_existing = true`.
-//! There is no receiver thread: the directory is listed when a batch is cut.
+//! There is no receiver thread: the directory is listed when a batch is cut,
+//! and the new files are fetched and parsed one per core, taken in order.
 //!
 //! Formats (`format`): `text` (one column `value`, a row per line), `csv`
 //! (`header`, default true), `json` (one object per line), `parquet`. The
@@ -33,6 +34,7 @@ use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStoreExt};
 use sluice_core::conform::conform_to_schema;
@@ -89,7 +91,8 @@ impl SourceFactory for DirectorySourceFactory {
             skip_bad,
             taken: HashSet::new(),
         };
-        let existing = source.list().await?;
+        let mut existing = source.list().await?;
+        oldest_first(&mut existing);
         source.schema = match (&spec.declared_schema, format) {
             (Some(schema), Format::Text) if schema.fields().len() != 1 => {
                 return plan_err!(
@@ -110,9 +113,12 @@ impl SourceFactory for DirectorySourceFactory {
             },
         };
         if !include_existing {
-            source
-                .taken
-                .extend(existing.into_iter().map(|m| m.location));
+            source.taken.extend(
+                existing
+                    .iter()
+                    .filter_map(|m| m.location.filename())
+                    .map(String::from),
+            );
         }
         Ok(Box::new(source))
     }
@@ -126,12 +132,13 @@ pub struct DirectorySource {
     format: Format,
     schema: SchemaRef,
     skip_bad: bool,
-    /// Files already taken (or present at start).
-    taken: HashSet<Path>,
+    /// Names of the files already taken (or present at start).
+    taken: HashSet<String>,
 }
 
 impl DirectorySource {
-    /// The directory's files (not subdirectories, not `.` names), oldest first.
+    /// The directory's files (not subdirectories, not `.` names), in the
+    /// store's order.
     async fn list(&self) -> Result<Vec<ObjectMeta>> {
         let listed = self
             .location
@@ -139,15 +146,65 @@ impl DirectorySource {
             .list_with_delimiter(Some(&self.location.path))
             .await
             .map_err(|e| self.error(format!("cannot list: {e}")))?;
-        let mut files: Vec<ObjectMeta> = listed
+        Ok(listed
             .objects
             .into_iter()
             .filter(|m| !m.location.filename().is_some_and(|n| n.starts_with('.')))
-            .collect();
+            .collect())
+    }
+
+    /// The files not taken yet, oldest first (then by name). Only these are
+    /// sorted, and on a local disk only these are looked at beyond their
+    /// name: a directory of 100k old files costs one `readdir` and a lookup
+    /// per name, where object_store's listing would stat every file.
+    async fn list_new(&self) -> Result<Vec<NewFile>> {
+        let mut files: Vec<NewFile> = match &self.location.local {
+            Some(dir) => {
+                let names = blocking(read_names(dir.clone()))
+                    .await
+                    .map_err(|e| self.error(format!("cannot list: {e}")))?;
+                let new: Vec<String> = names
+                    .into_iter()
+                    .filter(|n| !self.taken.contains(n))
+                    .collect();
+                blocking(modified_files(dir.clone(), new))
+                    .await
+                    .map_err(|e| self.error(format!("cannot list: {e}")))?
+                    .into_iter()
+                    .map(|(name, modified)| NewFile {
+                        location: self.location.child(&name),
+                        modified,
+                    })
+                    .collect()
+            }
+            None => self
+                .list()
+                .await?
+                .into_iter()
+                .filter(|m| {
+                    m.location
+                        .filename()
+                        .is_some_and(|n| !self.taken.contains(n))
+                })
+                .map(|m| NewFile {
+                    modified: m.last_modified.timestamp_nanos_opt().unwrap_or(i64::MAX),
+                    location: m.location,
+                })
+                .collect(),
+        };
         files.sort_by(|a, b| {
-            (a.last_modified, a.location.as_ref()).cmp(&(b.last_modified, b.location.as_ref()))
+            (a.modified, a.location.as_ref()).cmp(&(b.modified, b.location.as_ref()))
         });
         Ok(files)
+    }
+
+    /// A file as the user would write it: the directory as given, then the name.
+    fn shown(&self, file: &Path) -> String {
+        format!(
+            "{}/{}",
+            self.location.display.trim_end_matches('/'),
+            file.filename().unwrap_or_default()
+        )
     }
 
     fn error(&self, message: String) -> SluiceError {
@@ -158,28 +215,13 @@ impl DirectorySource {
     }
 
     async fn fetch(&self, file: &ObjectMeta) -> Result<Bytes> {
-        let got = self
-            .location
-            .store
-            .get(&file.location)
-            .await
-            .map_err(|e| self.error(format!("cannot read {}: {e}", file.location)))?;
+        let got =
+            self.location.store.get(&file.location).await.map_err(|e| {
+                self.error(format!("cannot read {}: {e}", self.shown(&file.location)))
+            })?;
         got.bytes()
             .await
-            .map_err(|e| self.error(format!("cannot read {}: {e}", file.location)))
-    }
-
-    /// `file`'s bytes, or `None` if it is gone.
-    async fn fetch_opt(&self, file: &ObjectMeta) -> Result<Option<Bytes>> {
-        match self.location.store.get(&file.location).await {
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(self.error(format!("cannot read {}: {e}", file.location))),
-            Ok(got) => got
-                .bytes()
-                .await
-                .map(Some)
-                .map_err(|e| self.error(format!("cannot read {}: {e}", file.location))),
-        }
+            .map_err(|e| self.error(format!("cannot read {}: {e}", self.shown(&file.location))))
     }
 
     /// The columns of `file` (csv, json, parquet).
@@ -202,17 +244,26 @@ impl DirectorySource {
         schema.map(Arc::new).map_err(|e| {
             self.error(format!(
                 "cannot infer the columns from {}: {e}",
-                file.location
+                self.shown(&file.location)
             ))
         })
     }
+}
 
-    /// The rows of one file, in the source's schema.
-    fn parse(&self, bytes: Bytes) -> std::result::Result<Vec<RecordBatch>, String> {
-        let batches: Vec<RecordBatch> = match self.format {
+/// The rows of one file, in `schema`.
+fn parse(
+    format: Format,
+    schema: &SchemaRef,
+    bytes: Bytes,
+) -> std::result::Result<Vec<RecordBatch>, String> {
+    {
+        let batches: Vec<RecordBatch> = match format {
             Format::Text => {
-                let text = std::str::from_utf8(&bytes)
-                    .map_err(|e| format!("not UTF-8 at byte {}", e.valid_up_to()))?;
+                let text = std::str::from_utf8(&bytes).map_err(|e| {
+                    let at = e.valid_up_to();
+                    let line = 1 + bytes[..at].iter().filter(|b| **b == b'\n').count();
+                    format!("line {line} is not UTF-8 (byte {at})")
+                })?;
                 let lines: Vec<&str> = text.lines().collect();
                 vec![
                     RecordBatch::try_new(text_schema(), vec![Arc::new(StringArray::from(lines))])
@@ -232,28 +283,31 @@ impl DirectorySource {
                             .map(|f| f.name().clone())
                             .collect::<Vec<_>>()
                     };
-                    if names(&found) != names(&self.schema) {
+                    if names(&found) != names(schema) {
                         return Err(format!(
                             "its header ({}) is not the columns ({})",
                             names(&found).join(", "),
-                            names(&self.schema).join(", ")
+                            names(schema).join(", ")
                         ));
                     }
                 }
-                arrow::csv::ReaderBuilder::new(Arc::clone(&self.schema))
+                arrow::csv::ReaderBuilder::new(Arc::clone(schema))
                     .with_header(header)
                     .build(Cursor::new(bytes))
                     .map_err(|e| e.to_string())?
                     .collect::<std::result::Result<_, _>>()
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| file_lines(e.to_string(), header))?
             }
-            // Strict: a key that is not a column is an error, not ignored.
-            Format::Json => arrow::json::ReaderBuilder::new(Arc::clone(&self.schema))
-                .with_strict_mode(true)
-                .build(Cursor::new(bytes))
-                .map_err(|e| e.to_string())?
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| e.to_string())?,
+            Format::Json => read_json(schema, &bytes).map_err(|e| {
+                // Arrow's message has no line: find the first that fails alone.
+                let line = bytes
+                    .split(|b| *b == b'\n')
+                    .position(|l| read_json(schema, l).is_err());
+                match line {
+                    Some(i) => format!("line {}: {e}", i + 1),
+                    None => e,
+                }
+            })?,
             Format::Parquet => {
                 let read: Vec<RecordBatch> =
                     parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
@@ -264,8 +318,7 @@ impl DirectorySource {
                 // By name, then cast to the declared types.
                 let mut fitted = Vec::with_capacity(read.len());
                 for b in read {
-                    let columns = self
-                        .schema
+                    let columns = schema
                         .fields()
                         .iter()
                         .map(|f| {
@@ -276,7 +329,7 @@ impl DirectorySource {
                         .collect::<std::result::Result<Vec<_>, _>>()?;
                     let picked = RecordBatch::try_new_with_options(
                         Arc::new(arrow::datatypes::Schema::new(
-                            self.schema
+                            schema
                                 .fields()
                                 .iter()
                                 .zip(&columns)
@@ -298,8 +351,107 @@ impl DirectorySource {
                 fitted
             }
         };
-        conform_to_schema(batches, &self.schema, "the file").map_err(|e| e.to_string())
+        conform_to_schema(batches, schema, "the file").map_err(|e| e.to_string())
     }
+}
+
+/// Arrow numbers csv records from 1 after the header ("at line 2" is the
+/// file's third line): say the file's line, which an editor shows.
+fn file_lines(message: String, header: bool) -> String {
+    let Some(at) = message.find(" at line ") else {
+        return message;
+    };
+    let digits = &message[at + 9..];
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    match digits[..end].parse::<u64>() {
+        Ok(n) if header => format!("{} at line {}{}", &message[..at], n + 1, &digits[end..]),
+        _ => message,
+    }
+}
+
+/// JSON lines, strictly: a key that is not a column is an error, not ignored.
+fn read_json(schema: &SchemaRef, bytes: &[u8]) -> std::result::Result<Vec<RecordBatch>, String> {
+    arrow::json::ReaderBuilder::new(Arc::clone(schema))
+        .with_strict_mode(true)
+        .build(Cursor::new(bytes))
+        .map_err(|e| e.to_string())?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| e.to_string())
+}
+
+/// A file to take: where it is, and when it was last modified (ns).
+#[derive(Debug)]
+struct NewFile {
+    location: Path,
+    modified: i64,
+}
+
+/// Runs `f` on tokio's blocking pool (file system calls).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+}
+
+/// The names in `dir` that are not `.`-names (UTF-8 ones: object_store
+/// paths are UTF-8).
+fn read_names(dir: std::path::PathBuf) -> impl FnOnce() -> std::io::Result<Vec<String>> {
+    move || {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&dir)? {
+            match entry?.file_name().into_string() {
+                Ok(name) if !name.starts_with('.') => names.push(name),
+                Ok(_) => {}
+                Err(name) => log::warn!(
+                    "directory {}: {name:?} is not a UTF-8 name; ignored",
+                    dir.display()
+                ),
+            }
+        }
+        Ok(names)
+    }
+}
+
+/// Of `names`, the regular files (symlinks followed) with their
+/// modification times; subdirectories and vanished names are left out.
+fn modified_files(
+    dir: std::path::PathBuf,
+    names: Vec<String>,
+) -> impl FnOnce() -> std::io::Result<Vec<(String, i64)>> {
+    move || {
+        Ok(names
+            .into_iter()
+            .filter_map(|name| {
+                let meta = std::fs::metadata(dir.join(&name)).ok()?;
+                let modified = meta
+                    .modified()
+                    .ok()?
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as i64);
+                meta.is_file().then_some((name, modified))
+            })
+            .collect())
+    }
+}
+
+/// What became of one new file.
+enum Read {
+    /// Removed after the listing.
+    Gone,
+    /// The store could not give its bytes.
+    Unreadable(String),
+    /// Its rows, or why they do not fit.
+    Parsed(std::result::Result<Vec<RecordBatch>, String>),
+}
+
+fn oldest_first(files: &mut [ObjectMeta]) {
+    files.sort_by(|a, b| {
+        (a.last_modified, a.location.as_ref()).cmp(&(b.last_modified, b.location.as_ref()))
+    });
 }
 
 #[async_trait]
@@ -309,31 +461,58 @@ impl Source for DirectorySource {
     }
 
     async fn cut(&mut self, _batch_time: i64) -> Result<Vec<RecordBatch>> {
-        let mut out = Vec::new();
-        for file in self.list().await? {
-            if self.taken.contains(&file.location) {
-                continue;
+        // Files are fetched and parsed a few at a time (one per core), and
+        // taken in order.
+        let reads = self.list_new().await?.into_iter().map(|file| {
+            let store = Arc::clone(&self.location.store);
+            let (format, schema) = (self.format, Arc::clone(&self.schema));
+            async move {
+                let read = match store.get(&file.location).await {
+                    Err(object_store::Error::NotFound { .. }) => Read::Gone,
+                    Err(e) => Read::Unreadable(e.to_string()),
+                    Ok(got) => match got.bytes().await {
+                        Err(e) => Read::Unreadable(e.to_string()),
+                        Ok(bytes) => Read::Parsed(
+                            tokio::task::spawn_blocking(move || parse(format, &schema, bytes))
+                                .await
+                                .unwrap_or_else(|e| Err(format!("the reader failed: {e}"))),
+                        ),
+                    },
+                };
+                (file, read)
             }
-            let bytes = match self.fetch_opt(&file).await? {
-                Some(bytes) => bytes,
-                None => {
+        });
+        let parallelism = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut reads = futures::stream::iter(reads).buffered(parallelism);
+        let mut out = Vec::new();
+        while let Some((file, read)) = reads.next().await {
+            let parsed = match read {
+                Read::Gone => {
                     // Gone between listing and reading (renamed away): not ours.
                     log::warn!(
                         "directory source '{}': {} vanished before it was read; skipped",
                         self.name,
-                        file.location
+                        self.shown(&file.location)
                     );
                     continue;
                 }
+                Read::Unreadable(e) => {
+                    return Err(
+                        self.error(format!("cannot read {}: {e}", self.shown(&file.location)))
+                    );
+                }
+                Read::Parsed(parsed) => parsed,
             };
             // Taken whatever happens: a bad file is reported once.
-            self.taken.insert(file.location.clone());
-            match self.parse(bytes) {
+            if let Some(name) = file.location.filename() {
+                self.taken.insert(name.to_string());
+            }
+            match parsed {
                 Ok(batches) => out.extend(batches),
                 Err(reason) => {
                     let message = format!(
                         "file {} does not read as ({}): {reason}",
-                        file.location,
+                        self.shown(&file.location),
                         sluice_core::catalog::columns(&self.schema)
                     );
                     if self.skip_bad {

@@ -1,7 +1,8 @@
 //! `connector = 'parquet' | 'csv' | 'json'`: each batch becomes one file
-//! `<path>/batch-<batch ms>.<ext>` on a local path or object_store URL. A file
-//! is written whole in one put (local files: temp file, then rename), so a
-//! reader never sees half a batch; a rerun of a batch overwrites its file.
+//! `<path>/batch-<batch ms>.<ext>` on a local path or object_store URL
+//! (`file://`, `memory://`, `s3://`). A file is written whole in one put
+//! (local files: a temporary file, then a rename; S3: one PUT), so a reader
+//! never sees half a batch; a rerun of a batch replaces its file.
 //! Option `header` (csv, default true).
 //!
 //! ```sql

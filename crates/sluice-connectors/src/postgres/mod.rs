@@ -185,8 +185,12 @@ impl Statements {
         Self {
             copy: format!("COPY pg_temp.sluice_stage ({list}) FROM STDIN"),
             stage: Some((
+                // The stream's columns with the table's types, no constraints
+                // (an identity or NOT NULL column the stream lacks is the
+                // table's business), and the order rows arrived in.
                 format!(
-                    "CREATE TEMP TABLE sluice_stage (LIKE {table} INCLUDING DEFAULTS, sluice_row BIGSERIAL) ON COMMIT DROP"
+                    "CREATE TEMP TABLE sluice_stage ON COMMIT DROP AS SELECT {list} FROM {table} WITH NO DATA; \
+                     ALTER TABLE pg_temp.sluice_stage ADD COLUMN sluice_row BIGSERIAL"
                 ),
                 format!(
                     "INSERT INTO {table} ({list}) SELECT DISTINCT ON ({keys}) {list} FROM pg_temp.sluice_stage ORDER BY {keys}, sluice_row DESC ON CONFLICT ({keys}) DO {action}"
