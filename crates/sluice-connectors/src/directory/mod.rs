@@ -89,6 +89,8 @@ impl SourceFactory for DirectorySourceFactory {
             format,
             schema: text_schema(),
             skip_bad,
+            // Rows per Arrow batch, as DataFusion's own readers make them.
+            batch_size: ctx.session.copied_config().batch_size(),
             taken: HashSet::new(),
         };
         let mut existing = source.list().await?;
@@ -132,6 +134,7 @@ pub struct DirectorySource {
     format: Format,
     schema: SchemaRef,
     skip_bad: bool,
+    batch_size: usize,
     /// Names of the files already taken (or present at start).
     taken: HashSet<String>,
 }
@@ -254,9 +257,21 @@ impl DirectorySource {
 fn parse(
     format: Format,
     schema: &SchemaRef,
-    bytes: Bytes,
+    batch_size: usize,
+    input: Input,
 ) -> std::result::Result<Vec<RecordBatch>, String> {
     {
+        let bytes = match (format, input) {
+            (Format::Parquet, Input::File(file)) => {
+                return parse_parquet(file, schema, batch_size);
+            }
+            (_, Input::File(mut file)) => {
+                let mut v = Vec::new();
+                std::io::Read::read_to_end(&mut file, &mut v).map_err(|e| e.to_string())?;
+                Bytes::from(v)
+            }
+            (_, Input::Bytes(bytes)) => bytes,
+        };
         let batches: Vec<RecordBatch> = match format {
             Format::Text => {
                 let text = std::str::from_utf8(&bytes).map_err(|e| {
@@ -293,65 +308,90 @@ fn parse(
                 }
                 arrow::csv::ReaderBuilder::new(Arc::clone(schema))
                     .with_header(header)
+                    .with_batch_size(batch_size)
                     .build(Cursor::new(bytes))
                     .map_err(|e| e.to_string())?
                     .collect::<std::result::Result<_, _>>()
                     .map_err(|e| file_lines(e.to_string(), header))?
             }
-            Format::Json => read_json(schema, &bytes).map_err(|e| {
+            Format::Json => read_json(schema, batch_size, &bytes).map_err(|e| {
                 // Arrow's message has no line: find the first that fails alone.
                 let line = bytes
                     .split(|b| *b == b'\n')
-                    .position(|l| read_json(schema, l).is_err());
+                    .position(|l| read_json(schema, batch_size, l).is_err());
                 match line {
                     Some(i) => format!("line {}: {e}", i + 1),
                     None => e,
                 }
             })?,
-            Format::Parquet => {
-                let read: Vec<RecordBatch> =
-                    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-                        .and_then(|b| b.build())
-                        .map_err(|e| e.to_string())?
-                        .collect::<std::result::Result<_, _>>()
-                        .map_err(|e| e.to_string())?;
-                // By name, then cast to the declared types.
-                let mut fitted = Vec::with_capacity(read.len());
-                for b in read {
-                    let columns = schema
-                        .fields()
-                        .iter()
-                        .map(|f| {
-                            b.column_by_name(f.name())
-                                .cloned()
-                                .ok_or_else(|| format!("no column '{}'", f.name()))
-                        })
-                        .collect::<std::result::Result<Vec<_>, _>>()?;
-                    let picked = RecordBatch::try_new_with_options(
-                        Arc::new(arrow::datatypes::Schema::new(
-                            schema
-                                .fields()
-                                .iter()
-                                .zip(&columns)
-                                .map(|(f, c)| {
-                                    arrow::datatypes::Field::new(
-                                        f.name(),
-                                        c.data_type().clone(),
-                                        true,
-                                    )
-                                })
-                                .collect::<Vec<_>>(),
-                        )),
-                        columns,
-                        &arrow::array::RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
-                    )
-                    .map_err(|e| e.to_string())?;
-                    fitted.push(picked);
-                }
-                fitted
-            }
+            Format::Parquet => return parse_parquet(bytes, schema, batch_size),
         };
         conform_to_schema(batches, schema, "the file").map_err(|e| e.to_string())
+    }
+}
+
+/// A Parquet file's rows: the declared columns picked by name, then cast.
+fn parse_parquet<R: parquet::file::reader::ChunkReader + 'static>(
+    reader: R,
+    schema: &SchemaRef,
+    batch_size: usize,
+) -> std::result::Result<Vec<RecordBatch>, String> {
+    let read: Vec<RecordBatch> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(reader)
+            .and_then(|b| b.with_batch_size(batch_size).build())
+            .map_err(|e| e.to_string())?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+    // By name, then cast to the declared types.
+    let mut fitted = Vec::with_capacity(read.len());
+    for b in read {
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                b.column_by_name(f.name())
+                    .cloned()
+                    .ok_or_else(|| format!("no column '{}'", f.name()))
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let picked = RecordBatch::try_new_with_options(
+            Arc::new(arrow::datatypes::Schema::new(
+                schema
+                    .fields()
+                    .iter()
+                    .zip(&columns)
+                    .map(|(f, c)| {
+                        arrow::datatypes::Field::new(f.name(), c.data_type().clone(), true)
+                    })
+                    .collect::<Vec<_>>(),
+            )),
+            columns,
+            &arrow::array::RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
+        )
+        .map_err(|e| e.to_string())?;
+        fitted.push(picked);
+    }
+    conform_to_schema(fitted, schema, "the file").map_err(|e| e.to_string())
+}
+
+/// A new file's contents: fetched bytes, or an open local file (read in
+/// place: Parquet reads only its column chunks, without a copy first).
+enum Input {
+    Bytes(Bytes),
+    File(std::fs::File),
+}
+
+/// Reads and parses a local file on the blocking pool.
+fn read_local(
+    format: Format,
+    schema: &SchemaRef,
+    batch_size: usize,
+    path: &std::path::Path,
+) -> Read {
+    match std::fs::File::open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Read::Gone,
+        Err(e) => Read::Unreadable(e.to_string()),
+        Ok(file) => Read::Parsed(parse(format, schema, batch_size, Input::File(file))),
     }
 }
 
@@ -372,8 +412,13 @@ fn file_lines(message: String, header: bool) -> String {
 }
 
 /// JSON lines, strictly: a key that is not a column is an error, not ignored.
-fn read_json(schema: &SchemaRef, bytes: &[u8]) -> std::result::Result<Vec<RecordBatch>, String> {
+fn read_json(
+    schema: &SchemaRef,
+    batch_size: usize,
+    bytes: &[u8],
+) -> std::result::Result<Vec<RecordBatch>, String> {
     arrow::json::ReaderBuilder::new(Arc::clone(schema))
+        .with_batch_size(batch_size)
         .with_strict_mode(true)
         .build(Cursor::new(bytes))
         .map_err(|e| e.to_string())?
@@ -465,17 +510,32 @@ impl Source for DirectorySource {
         // taken in order.
         let reads = self.list_new().await?.into_iter().map(|file| {
             let store = Arc::clone(&self.location.store);
-            let (format, schema) = (self.format, Arc::clone(&self.schema));
+            let (format, schema, rows) = (self.format, Arc::clone(&self.schema), self.batch_size);
+            let local = self
+                .location
+                .local
+                .as_ref()
+                .map(|dir| dir.join(file.location.filename().unwrap_or_default()));
             async move {
+                if let Some(path) = local {
+                    let read = tokio::task::spawn_blocking(move || {
+                        read_local(format, &schema, rows, &path)
+                    })
+                    .await
+                    .unwrap_or_else(|e| Read::Parsed(Err(format!("the reader failed: {e}"))));
+                    return (file, read);
+                }
                 let read = match store.get(&file.location).await {
                     Err(object_store::Error::NotFound { .. }) => Read::Gone,
                     Err(e) => Read::Unreadable(e.to_string()),
                     Ok(got) => match got.bytes().await {
                         Err(e) => Read::Unreadable(e.to_string()),
                         Ok(bytes) => Read::Parsed(
-                            tokio::task::spawn_blocking(move || parse(format, &schema, bytes))
-                                .await
-                                .unwrap_or_else(|e| Err(format!("the reader failed: {e}"))),
+                            tokio::task::spawn_blocking(move || {
+                                parse(format, &schema, rows, Input::Bytes(bytes))
+                            })
+                            .await
+                            .unwrap_or_else(|e| Err(format!("the reader failed: {e}"))),
                         ),
                     },
                 };
