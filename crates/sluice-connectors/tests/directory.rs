@@ -45,11 +45,31 @@ async fn new_text_files_each_batch_once() {
         ["b1", "b2", "a1"],
         "oldest first"
     );
+    // Names object_store would percent-encode are read, once; a file
+    // being written by an object_store put (`name#<n>`) is not.
+    put(d, "odd ~%[1] name.txt", b"odd\n");
+    std::fs::write(d.join("batch-1.txt#7"), "half written").unwrap();
+    assert_eq!(text(&s.cut(2500).await.unwrap()), ["odd"]);
+    assert!(text(&s.cut(2600).await.unwrap()).is_empty());
     // Modified after being taken: not read again.
     std::fs::write(d.join("b.txt"), "b1\nb2\nb3\n").unwrap();
     put(d, "c.txt", b"c1\n");
     assert_eq!(text(&s.cut(3000).await.unwrap()), ["c1"]);
     assert!(text(&s.cut(4000).await.unwrap()).is_empty());
+}
+
+#[tokio::test]
+async fn a_directory_made_after_the_source_is_watched() {
+    let parent = tempfile::tempdir().unwrap();
+    let d = parent.path().join("later");
+    let session = SessionContext::new();
+    let mut s = source(&session, None, &[("path", d.to_str().unwrap())])
+        .await
+        .unwrap();
+    assert!(text(&s.cut(1000).await.unwrap()).is_empty());
+    std::fs::create_dir(&d).unwrap();
+    put(&d, "first.txt", b"here now\n");
+    assert_eq!(text(&s.cut(2000).await.unwrap()), ["here now"]);
 }
 
 #[tokio::test]
@@ -215,6 +235,23 @@ async fn a_file_that_does_not_fit_fails_or_is_skipped() {
         err.contains("other.json does not read as (id Int64): line 2: "),
         "{err}"
     );
+
+    // csv without a header: the line is still the file's.
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = source(
+        &session,
+        declared,
+        &[
+            ("path", dir.path().to_str().unwrap()),
+            ("format", "csv"),
+            ("header", "false"),
+        ],
+    )
+    .await
+    .unwrap();
+    put(dir.path(), "plain.csv", b"1\nx\n");
+    let err = s.cut(1000).await.unwrap_err().to_string();
+    assert!(err.contains("'x'") && err.contains("at line 2"), "{err}");
 
     // text: the line that is not UTF-8.
     let dir = tempfile::tempdir().unwrap();

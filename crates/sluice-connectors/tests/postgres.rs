@@ -208,6 +208,23 @@ async fn with_a_key_a_replayed_batch_does_not_duplicate() {
         4,
         "without a key, rows are appended"
     );
+    // A NULL key cannot be matched: the batch fails before writing.
+    let null_key = batch(vec![
+        (
+            "word",
+            Arc::new(StringArray::from(vec![Some("z"), None])) as ArrayRef,
+        ),
+        ("count", Arc::new(Int64Array::from(vec![1, 2]))),
+    ]);
+    let err = upsert
+        .write(1500, &[null_key])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "sink 'out', batch 1500 ms: key column 'word' is NULL in a row; an upsert needs a value to match on (nothing of this batch was written)"
+    );
     // A key twice in one batch: its last row wins; other keys are kept.
     upsert
         .write(2000, &[counts(&[("a", 5), ("c", 1)]), counts(&[("a", 6)])])
@@ -257,7 +274,7 @@ async fn mistakes_are_reported_when_the_sink_is_created() {
     assert_eq!(
         err,
         format!(
-            "{at}: table 'missing' does not exist; create it, e.g. CREATE TABLE missing (word TEXT, count BIGINT, PRIMARY KEY (word))"
+            "{at}: table 'missing' does not exist; create it, e.g. CREATE TABLE missing (\"word\" TEXT, \"count\" BIGINT, PRIMARY KEY (\"word\"))"
         )
     );
     let err = create_error(&pg, schema.clone(), &[("table", "plain")]).await;

@@ -6,7 +6,9 @@
 //! a `.`-name) and move them in; a file written in place may be read
 //! half-written. A file taken once is never read again, even if modified
 //! later (or replaced under the same name).
-//! Subdirectories and names starting with `.` are ignored; files present
+//! Subdirectories, names starting with `.` and object_store's files being
+//! written (`name#<digits>`, as a file sink leaves them until renamed) are
+//! ignored; files present
 //! when the source is created are ignored unless `include_existing = true`.
 //! There is no receiver thread: the directory is listed when a batch is cut,
 //! and the new files are fetched and parsed one per core, taken in order.
@@ -93,8 +95,16 @@ impl SourceFactory for DirectorySourceFactory {
             batch_size: ctx.session.copied_config().batch_size(),
             taken: HashSet::new(),
         };
-        let mut existing = source.list().await?;
-        oldest_first(&mut existing);
+        if let Some(dir) = &source.location.local
+            && !dir.exists()
+        {
+            log::warn!(
+                "{what}: '{}' does not exist (yet); files that appear in it will be read",
+                source.location.display
+            );
+        }
+        // Nothing is taken yet: every file present, oldest first.
+        let existing = source.list_new().await?;
         source.schema = match (&spec.declared_schema, format) {
             (Some(schema), Format::Text) if schema.fields().len() != 1 => {
                 return plan_err!(
@@ -115,12 +125,7 @@ impl SourceFactory for DirectorySourceFactory {
             },
         };
         if !include_existing {
-            source.taken.extend(
-                existing
-                    .iter()
-                    .filter_map(|m| m.location.filename())
-                    .map(String::from),
-            );
+            source.taken.extend(existing.into_iter().map(|f| f.name));
         }
         Ok(Box::new(source))
     }
@@ -176,6 +181,7 @@ impl DirectorySource {
                     .into_iter()
                     .map(|(name, modified)| NewFile {
                         location: self.location.child(&name),
+                        name,
                         modified,
                     })
                     .collect()
@@ -184,29 +190,26 @@ impl DirectorySource {
                 .list()
                 .await?
                 .into_iter()
-                .filter(|m| {
-                    m.location
-                        .filename()
-                        .is_some_and(|n| !self.taken.contains(n))
-                })
-                .map(|m| NewFile {
-                    modified: m.last_modified.timestamp_nanos_opt().unwrap_or(i64::MAX),
-                    location: m.location,
+                .filter_map(|m| {
+                    let name = m.location.filename()?.to_string();
+                    (!self.taken.contains(&name)).then(|| NewFile {
+                        name,
+                        modified: m.last_modified.timestamp_nanos_opt().unwrap_or(i64::MAX),
+                        location: m.location,
+                    })
                 })
                 .collect(),
         };
-        files.sort_by(|a, b| {
-            (a.modified, a.location.as_ref()).cmp(&(b.modified, b.location.as_ref()))
-        });
+        files.sort_by(|a, b| (a.modified, &a.name).cmp(&(b.modified, &b.name)));
         Ok(files)
     }
 
     /// A file as the user would write it: the directory as given, then the name.
-    fn shown(&self, file: &Path) -> String {
+    fn shown(&self, file: &NewFile) -> String {
         format!(
             "{}/{}",
             self.location.display.trim_end_matches('/'),
-            file.filename().unwrap_or_default()
+            file.name
         )
     }
 
@@ -217,18 +220,27 @@ impl DirectorySource {
         ))
     }
 
-    async fn fetch(&self, file: &ObjectMeta) -> Result<Bytes> {
-        let got =
-            self.location.store.get(&file.location).await.map_err(|e| {
-                self.error(format!("cannot read {}: {e}", self.shown(&file.location)))
-            })?;
-        got.bytes()
+    /// `file`'s bytes (for inferring its columns).
+    async fn fetch(&self, file: &NewFile) -> Result<Bytes> {
+        let fail = |e: String| self.error(format!("cannot read {}: {e}", self.shown(file)));
+        if let Some(dir) = &self.location.local {
+            let path = dir.join(&file.name);
+            return blocking(move || std::fs::read(path))
+                .await
+                .map(Bytes::from)
+                .map_err(|e| fail(e.to_string()));
+        }
+        let got = self
+            .location
+            .store
+            .get(&file.location)
             .await
-            .map_err(|e| self.error(format!("cannot read {}: {e}", self.shown(&file.location))))
+            .map_err(|e| fail(e.to_string()))?;
+        got.bytes().await.map_err(|e| fail(e.to_string()))
     }
 
     /// The columns of `file` (csv, json, parquet).
-    async fn infer(&self, file: &ObjectMeta) -> Result<SchemaRef> {
+    async fn infer(&self, file: &NewFile) -> Result<SchemaRef> {
         let bytes = self.fetch(file).await?;
         let schema = match self.format {
             Format::Csv { header } => arrow::csv::reader::Format::default()
@@ -247,7 +259,7 @@ impl DirectorySource {
         schema.map(Arc::new).map_err(|e| {
             self.error(format!(
                 "cannot infer the columns from {}: {e}",
-                self.shown(&file.location)
+                self.shown(file)
             ))
         })
     }
@@ -312,7 +324,7 @@ fn parse(
                     .build(Cursor::new(bytes))
                     .map_err(|e| e.to_string())?
                     .collect::<std::result::Result<_, _>>()
-                    .map_err(|e| file_lines(e.to_string(), header))?
+                    .map_err(|e| file_lines(e.to_string()))?
             }
             Format::Json => read_json(schema, batch_size, &bytes).map_err(|e| {
                 // Arrow's message has no line: find the first that fails alone.
@@ -395,9 +407,9 @@ fn read_local(
     }
 }
 
-/// Arrow numbers csv records from 1 after the header ("at line 2" is the
-/// file's third line): say the file's line, which an editor shows.
-fn file_lines(message: String, header: bool) -> String {
+/// Arrow numbers csv records from 0, the header included ("at line 2" is
+/// the file's third line): say the file's line, which an editor shows.
+fn file_lines(message: String) -> String {
     let Some(at) = message.find(" at line ") else {
         return message;
     };
@@ -406,7 +418,7 @@ fn file_lines(message: String, header: bool) -> String {
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(digits.len());
     match digits[..end].parse::<u64>() {
-        Ok(n) if header => format!("{} at line {}{}", &message[..at], n + 1, &digits[end..]),
+        Ok(n) => format!("{} at line {}{}", &message[..at], n + 1, &digits[end..]),
         _ => message,
     }
 }
@@ -426,9 +438,11 @@ fn read_json(
         .map_err(|e| e.to_string())
 }
 
-/// A file to take: where it is, and when it was last modified (ns).
+/// A file to take: its name (as on disk: the key of the taken set), where
+/// the store has it, and when it was last modified (ns).
 #[derive(Debug)]
 struct NewFile {
+    name: String,
     location: Path,
     modified: i64,
 }
@@ -442,14 +456,20 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| Err(std::io::Error::other(e)))
 }
 
-/// The names in `dir` that are not `.`-names (UTF-8 ones: object_store
-/// paths are UTF-8).
+/// The names in `dir` that are not `.`-names nor object_store's staging
+/// files (`name#<n>`, renamed to `name` once whole: a file sink's output
+/// being written). UTF-8 ones only: object_store paths are UTF-8. A missing
+/// directory has no names (yet).
 fn read_names(dir: std::path::PathBuf) -> impl FnOnce() -> std::io::Result<Vec<String>> {
     move || {
         let mut names = Vec::new();
-        for entry in std::fs::read_dir(&dir)? {
+        let entries = match std::fs::read_dir(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
+            other => other?,
+        };
+        for entry in entries {
             match entry?.file_name().into_string() {
-                Ok(name) if !name.starts_with('.') => names.push(name),
+                Ok(name) if !name.starts_with('.') && !is_staging(&name) => names.push(name),
                 Ok(_) => {}
                 Err(name) => log::warn!(
                     "directory {}: {name:?} is not a UTF-8 name; ignored",
@@ -459,6 +479,12 @@ fn read_names(dir: std::path::PathBuf) -> impl FnOnce() -> std::io::Result<Vec<S
         }
         Ok(names)
     }
+}
+
+/// object_store's name for a file being written: `<name>#<digits>`.
+fn is_staging(name: &str) -> bool {
+    name.rsplit_once('#')
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Of `names`, the regular files (symlinks followed) with their
@@ -493,12 +519,6 @@ enum Read {
     Parsed(std::result::Result<Vec<RecordBatch>, String>),
 }
 
-fn oldest_first(files: &mut [ObjectMeta]) {
-    files.sort_by(|a, b| {
-        (a.last_modified, a.location.as_ref()).cmp(&(b.last_modified, b.location.as_ref()))
-    });
-}
-
 #[async_trait]
 impl Source for DirectorySource {
     fn schema(&self) -> SchemaRef {
@@ -511,11 +531,7 @@ impl Source for DirectorySource {
         let reads = self.list_new().await?.into_iter().map(|file| {
             let store = Arc::clone(&self.location.store);
             let (format, schema, rows) = (self.format, Arc::clone(&self.schema), self.batch_size);
-            let local = self
-                .location
-                .local
-                .as_ref()
-                .map(|dir| dir.join(file.location.filename().unwrap_or_default()));
+            let local = self.location.local.as_ref().map(|dir| dir.join(&file.name));
             async move {
                 if let Some(path) = local {
                     let read = tokio::task::spawn_blocking(move || {
@@ -552,27 +568,23 @@ impl Source for DirectorySource {
                     log::warn!(
                         "directory source '{}': {} vanished before it was read; skipped",
                         self.name,
-                        self.shown(&file.location)
+                        self.shown(&file)
                     );
                     continue;
                 }
                 Read::Unreadable(e) => {
-                    return Err(
-                        self.error(format!("cannot read {}: {e}", self.shown(&file.location)))
-                    );
+                    return Err(self.error(format!("cannot read {}: {e}", self.shown(&file))));
                 }
                 Read::Parsed(parsed) => parsed,
             };
             // Taken whatever happens: a bad file is reported once.
-            if let Some(name) = file.location.filename() {
-                self.taken.insert(name.to_string());
-            }
+            self.taken.insert(file.name.clone());
             match parsed {
                 Ok(batches) => out.extend(batches),
                 Err(reason) => {
                     let message = format!(
                         "file {} does not read as ({}): {reason}",
-                        self.shown(&file.location),
+                        self.shown(&file),
                         sluice_core::catalog::columns(&self.schema)
                     );
                     if self.skip_bad {

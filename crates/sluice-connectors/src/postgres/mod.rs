@@ -18,10 +18,21 @@
 //!   (connection lost, server restarting, serialization failure) is tried
 //!   again after 0.25 s, 0.5 s, 1 s, ...; then, or at once for an error in
 //!   the data, the stream stops with the table, the batch time and the
-//!   server's message. Nothing of a failed batch is committed.
+//!   server's message. Nothing of a failed batch is committed (but see
+//!   `COMMIT` below).
 //!
-//! The table, its columns, the key's index and the column types are checked
-//! when the sink is created, so a mistake is reported before the first batch.
+//! The table, its columns, the key's index and whether each column's Arrow
+//! type can be written are checked when the sink is created, so most
+//! mistakes are reported before the first batch (a value the table's column
+//! type rejects is reported by the server at its batch).
+//!
+//! Key columns must not be NULL: such a batch fails before anything is
+//! written. If the connection is lost during `COMMIT`, the batch may or may
+//! not be in the table: with `key` it is tried again (harmless), without it
+//! the stream stops and says so rather than risk appending it twice.
+//!
+//! Connections are plain TCP (no TLS yet): use a server on loopback or a
+//! private network.
 //!
 //! ```sql
 //! CREATE SINK totals FROM word_totals WITH (
@@ -219,6 +230,8 @@ pub struct PostgresSink {
 struct Failure {
     message: String,
     transient: bool,
+    /// The connection was lost during COMMIT.
+    maybe_committed: bool,
 }
 
 impl From<tokio_postgres::Error> for Failure {
@@ -228,7 +241,9 @@ impl From<tokio_postgres::Error> for Failure {
             Some(code) => {
                 let c = code.code();
                 c.starts_with("08") // connection exception
-                    || c.starts_with("57") // operator intervention (shutdown)
+                    // operator intervention (shutdown), but not a statement
+                    // timeout or cancel: that would fail again
+                    || (c.starts_with("57") && code != &SqlState::QUERY_CANCELED)
                     || code == &SqlState::T_R_SERIALIZATION_FAILURE
                     || code == &SqlState::T_R_DEADLOCK_DETECTED
                     || code == &SqlState::TOO_MANY_CONNECTIONS
@@ -237,6 +252,7 @@ impl From<tokio_postgres::Error> for Failure {
         Failure {
             message: describe(&e),
             transient,
+            maybe_committed: false,
         }
     }
 }
@@ -248,6 +264,7 @@ impl From<deadpool_postgres::PoolError> for Failure {
             other => Failure {
                 message: other.to_string(),
                 transient: true,
+                maybe_committed: false,
             },
         }
     }
@@ -342,7 +359,7 @@ impl PostgresSink {
             .map(|f| {
                 format!(
                     "{} {}",
-                    f.name(),
+                    quote(f.name()),
                     postgres_type(f.data_type()).unwrap_or_default()
                 )
             })
@@ -350,7 +367,8 @@ impl PostgresSink {
         let key = if self.key.is_empty() {
             String::new()
         } else {
-            format!(", PRIMARY KEY ({})", self.key.join(", "))
+            let key: Vec<String> = self.key.iter().map(|k| quote(k)).collect();
+            format!(", PRIMARY KEY ({})", key.join(", "))
         };
         format!("CREATE TABLE {} ({}{key})", self.table, columns.join(", "))
     }
@@ -371,7 +389,21 @@ impl PostgresSink {
         if let Some((_, merge)) = &self.statements.stage {
             tx.execute(merge, &[]).await?;
         }
-        tx.commit().await?;
+        tx.commit().await.map_err(|e| {
+            let mut f = Failure::from(e);
+            if f.transient {
+                // Lost while committing: the server may have committed.
+                // With a key, trying again is harmless; appending again
+                // could write the batch twice.
+                f.transient = !self.key.is_empty();
+                f.message = format!(
+                    "{} while committing; the batch may or may not have been committed",
+                    f.message
+                );
+                f.maybe_committed = true;
+            }
+            f
+        })?;
         Ok(())
     }
 }
@@ -387,6 +419,17 @@ impl Sink for PostgresSink {
             batch_time,
             message,
         };
+        for b in batches {
+            for k in &self.key {
+                if let Some(column) = b.column_by_name(k)
+                    && column.null_count() > 0
+                {
+                    return Err(fail(format!(
+                        "key column '{k}' is NULL in a row; an upsert needs a value to match on (nothing of this batch was written)"
+                    )));
+                }
+            }
+        }
         self.buffer.clear();
         for b in batches {
             self.encoder.encode(b, &mut self.buffer).map_err(fail)?;
@@ -415,11 +458,16 @@ impl Sink for PostgresSink {
                     } else {
                         String::new()
                     };
+                    let committed = if f.maybe_committed {
+                        ""
+                    } else {
+                        " (nothing of this batch was committed)"
+                    };
                     return Err(SluiceError::Sink {
                         name: self.name.clone(),
                         batch_time,
                         message: format!(
-                            "writing to table '{}' at {}{attempts}: {} (nothing of this batch was committed)",
+                            "writing to table '{}' at {}{attempts}: {}{committed}",
                             self.table, self.target, f.message
                         ),
                     });

@@ -37,15 +37,11 @@ impl PgServer {
                 .unwrap();
             assert!(ok.success(), "chown of the data directory failed");
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap();
-        let server = PgServer {
+        let mut server = PgServer {
             dir,
             bin,
             as_postgres,
-            port,
+            port: free_port(),
         };
         let data = server.data();
         server.run(
@@ -63,6 +59,13 @@ impl PgServer {
                 "--no-instructions",
             ],
         );
+        // The port was free a moment ago; another process may have taken it.
+        for _ in 0..3 {
+            if server.try_resume() {
+                return Some(server);
+            }
+            server.port = free_port();
+        }
         server.resume();
         Some(server)
     }
@@ -86,15 +89,22 @@ impl PgServer {
 
     /// Starts the server (again) on the same port and data.
     pub fn resume(&self) {
+        assert!(
+            self.try_resume(),
+            "the server did not start: see {}/log",
+            self.dir.path().display()
+        );
+    }
+
+    fn try_resume(&self) -> bool {
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
             self.port,
             self.dir.path().display()
         );
         let log = self.dir.path().join("log").display().to_string();
-        self.run(
-            "pg_ctl",
-            &[
+        self.command("pg_ctl")
+            .args([
                 "start",
                 "-D",
                 &self.data(),
@@ -103,8 +113,12 @@ impl PgServer {
                 "-l",
                 &log,
                 "-w",
-            ],
-        );
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
     }
 
     /// One of the server's tools, run as the user the server runs as.
@@ -153,6 +167,13 @@ impl Drop for PgServer {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
 }
 
 /// The newest installed server's `bin`.
