@@ -260,7 +260,7 @@ async fn listing(dir: &Path) {
         assert!(listed.objects.len() >= LISTED_FILES);
     }
     report(
-        &format!("listing: object_store list of {LISTED_FILES} files (floor)"),
+        &format!("listing: object_store list of {LISTED_FILES} files"),
         bare,
         None,
     );

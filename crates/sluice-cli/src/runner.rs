@@ -2,7 +2,11 @@
 //! before anything runs), then applied in order (a planning error stops before
 //! the first batch), then the job runs until Ctrl-C, `--batches N`, or an error.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use datafusion::execution::runtime_env::RuntimeEnv;
+use sluice_connectors::store::OpeningObjectStores;
 
 use datafusion::prelude::{SessionConfig, SessionContext};
 use sluice_core::render::boxed_table;
@@ -13,8 +17,13 @@ use crate::{ClockFlag, RunFlags};
 /// The context every entry point uses: all connectors, 1 s batches by default.
 pub fn new_context(flags: &RunFlags) -> StreamingContext {
     let config = SessionConfig::new().with_information_schema(true);
+    // s3:// and memory:// URLs open on first use, in any statement.
+    let runtime = Arc::new(RuntimeEnv {
+        object_store_registry: Arc::new(OpeningObjectStores::default()),
+        ..RuntimeEnv::default()
+    });
     let ssc = StreamingContext::with_registry(
-        SessionContext::new_with_config(config),
+        SessionContext::new_with_config_rt(config, runtime),
         Duration::from_secs(1),
         sluice_connectors::registry(),
     );

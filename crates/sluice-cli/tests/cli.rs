@@ -550,4 +550,26 @@ fn postgres_example_keeps_running_totals_and_a_rerun_changes_nothing() {
     let again = run_simulated(3, &[], script.path().to_str().unwrap());
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(table(), expected);
+    // A batch the table refuses stops the job, naming the sink and batch once.
+    runtime
+        .block_on(
+            client.batch_execute(
+                "ALTER TABLE word_totals ADD CONSTRAINT small CHECK (n < 2) NOT VALID",
+            ),
+        )
+        .unwrap();
+    let refused = run_simulated(3, &[], script.path().to_str().unwrap());
+    assert!(!refused.status.success());
+    let err = stderr(&refused);
+    assert_eq!(
+        err.matches("sink 'db', batch 1000 ms: ").count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        err.contains("violates check constraint \"small\" (SQLSTATE 23514)")
+            && err.contains("(nothing of this batch was committed)"),
+        "{err}"
+    );
+    assert_eq!(table(), expected);
 }

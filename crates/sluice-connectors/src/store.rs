@@ -11,7 +11,10 @@
 
 use std::sync::Arc;
 
-use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::execution::object_store::{
+    DefaultObjectStoreRegistry, ObjectStoreRegistry, ObjectStoreUrl,
+};
 use datafusion::prelude::SessionContext;
 use object_store::ObjectStore;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
@@ -108,6 +111,68 @@ fn lexically_normal(path: &std::path::Path) -> std::path::PathBuf {
         }
     }
     out
+}
+
+/// DataFusion's object store registry, but opening `s3://` buckets (from
+/// the AWS environment) and `memory://` stores the first time a URL names
+/// them, as datafusion-cli does: `CREATE EXTERNAL TABLE ... LOCATION
+/// 's3://bucket/...'` works in a session with no source or sink on the
+/// bucket yet. The `sluice` command's session uses it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+/// use datafusion::prelude::{SessionConfig, SessionContext};
+/// let runtime = RuntimeEnvBuilder::new()
+///     .with_object_store_registry(Arc::new(sluice_connectors::store::OpeningObjectStores::default()))
+///     .build_arc()
+///     .unwrap();
+/// let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
+/// let url = datafusion::execution::object_store::ObjectStoreUrl::parse("memory://scratch").unwrap();
+/// assert!(ctx.runtime_env().object_store(&url).is_ok());
+/// ```
+#[derive(Debug, Default)]
+pub struct OpeningObjectStores {
+    known: DefaultObjectStoreRegistry,
+    /// One opening at a time, so two callers never get two stores for one URL.
+    opening: std::sync::Mutex<()>,
+}
+
+impl ObjectStoreRegistry for OpeningObjectStores {
+    fn register_store(
+        &self,
+        url: &url::Url,
+        store: Arc<dyn ObjectStore>,
+    ) -> Option<Arc<dyn ObjectStore>> {
+        self.known.register_store(url, store)
+    }
+
+    fn deregister_store(&self, url: &url::Url) -> DFResult<Arc<dyn ObjectStore>> {
+        self.known.deregister_store(url)
+    }
+
+    fn get_store(&self, url: &url::Url) -> DFResult<Arc<dyn ObjectStore>> {
+        if let Ok(store) = self.known.get_store(url) {
+            return Ok(store);
+        }
+        let _one = self
+            .opening
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Ok(store) = self.known.get_store(url) {
+            return Ok(store);
+        }
+        let store: Arc<dyn ObjectStore> = match url.scheme() {
+            "s3" => Arc::new(
+                s3_from_env(url.authority(), url.as_str())
+                    .map_err(|e| DataFusionError::Execution(e.to_string()))?,
+            ),
+            "memory" => Arc::new(InMemory::new()),
+            _ => return self.known.get_store(url),
+        };
+        self.known.register_store(url, Arc::clone(&store));
+        Ok(store)
+    }
 }
 
 fn url_parse(s: &str) -> Result<url::Url> {

@@ -108,6 +108,27 @@ fn directory_source_and_file_sinks_on_s3() {
     runtime.block_on(async {
         let session = SessionContext::new();
         common::directory_and_sink_on(&session, "s3://sluice/").await;
+        // A fresh session with sluice's registry reads the bucket in plain
+        // SQL, before any source or sink has opened it.
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_object_store_registry(std::sync::Arc::new(
+                sluice_connectors::store::OpeningObjectStores::default(),
+            ))
+            .build_arc()
+            .unwrap();
+        let fresh = SessionContext::new_with_config_rt(Default::default(), runtime);
+        fresh
+            .sql("CREATE EXTERNAL TABLE archive STORED AS PARQUET LOCATION 's3://sluice/out/'")
+            .await
+            .unwrap();
+        let rows = fresh
+            .sql("SELECT count(*) AS n FROM archive")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(common::text(&rows), ["2"]);
         // A bucket that does not exist: the listing error names the path.
         let err = common::source(&session, None, &[("path", "s3://no-such-bucket/in/")])
             .await

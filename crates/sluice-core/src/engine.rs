@@ -643,10 +643,14 @@ impl BatchOutputs {
                 .await
                 .write(t, &w.contents.batches)
                 .await
-                .map_err(|e| SluiceError::Sink {
-                    name: w.name.clone(),
-                    batch_time: t,
-                    message: e.to_string(),
+                .map_err(|e| match e {
+                    // Already says which sink and batch.
+                    SluiceError::Sink { .. } => e,
+                    other => SluiceError::Sink {
+                        name: w.name.clone(),
+                        batch_time: t,
+                        message: other.to_string(),
+                    },
                 })?;
             output_rows.push((w.name, w.contents.rows));
         }
