@@ -776,13 +776,56 @@ fn check_connector_options(
     Ok(options.check_known(what, &known)?)
 }
 
-/// `key = 'value', ...` as written (for DESCRIBE).
+/// `key = 'value', ...` as written (for DESCRIBE), passwords masked.
 fn options_text(options: &sluice_sql::Options) -> String {
     options
         .iter()
-        .map(|o| format!("{} = '{}'", o.key, o.value))
+        .map(|o| format!("{} = '{}'", o.key, masked(&o.key, &o.value)))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `value` with any password in it as `***`: an option named like a
+/// secret, `user:password@` in a URL, `password=...` in a libpq string.
+fn masked(key: &str, value: &str) -> String {
+    let key = key.to_ascii_lowercase();
+    if key.contains("password") || key.contains("secret") {
+        return "***".into();
+    }
+    if let Some((scheme, rest)) = value.split_once("://")
+        && let Some((credentials, host)) = rest.split_once('@')
+        && let Some((user, _)) = credentials.split_once(':')
+    {
+        return format!("{scheme}://{user}:***@{host}");
+    }
+    value
+        .split(' ')
+        .map(|part| match part.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => part.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod masked_tests {
+    use super::masked;
+
+    #[test]
+    fn passwords_are_masked_wherever_they_are_written() {
+        assert_eq!(
+            masked("url", "postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(
+            masked("url", "host=db password=s3cret user=app"),
+            "host=db password=*** user=app"
+        );
+        assert_eq!(masked("sasl.password", "s3cret"), "***");
+        assert_eq!(masked("path", "s3://bucket/dir"), "s3://bucket/dir");
+        assert_eq!(masked("url", "postgres://app@db/x"), "postgres://app@db/x");
+    }
 }
 
 fn option_place(options: &sluice_sql::Options, key: &str) -> sluice_sql::Location {
