@@ -52,6 +52,10 @@ pub enum SluiceError {
         message: String,
     },
 
+    /// A checkpoint could not be written, or read back whole.
+    #[error("checkpoint {location}: {message}")]
+    Checkpoint { location: String, message: String },
+
     /// A setting or API call that does not fit the context's state.
     #[error("{0}")]
     Config(String),

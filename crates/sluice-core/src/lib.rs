@@ -39,6 +39,7 @@
 //! ```
 
 pub mod catalog;
+pub mod checkpoint;
 pub mod clock;
 pub mod conform;
 pub mod context;
