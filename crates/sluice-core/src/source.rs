@@ -26,6 +26,22 @@ pub trait Source: Send + std::fmt::Debug {
     /// Called once per batch, in batch-time order, when the batch is cut.
     async fn cut(&mut self, batch_time: i64) -> Result<Vec<RecordBatch>>;
 
+    /// Where the source stands after its last cut, for a checkpoint: a new
+    /// instance with the same options, given this in [`Source::restore`],
+    /// cuts the batches that follow exactly as this one would. `None` (the
+    /// default): it cannot resume (what it received would be lost or read
+    /// twice), so a checkpointed job refuses it.
+    fn position(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Continues after `position`, as [`Source::position`] gave it.
+    fn restore(&mut self, _position: &serde_json::Value) -> Result<()> {
+        Err(crate::error::SluiceError::Config(
+            "this source cannot resume from a checkpoint".into(),
+        ))
+    }
+
     /// The push handle, for sources that the application (or `INSERT INTO`) feeds.
     fn queue_handle(&self) -> Option<QueueHandle> {
         None

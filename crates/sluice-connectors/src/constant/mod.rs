@@ -77,4 +77,13 @@ impl Source for ConstantSource {
     async fn cut(&mut self, _batch_time: i64) -> Result<Vec<RecordBatch>> {
         Ok(self.batches.clone())
     }
+
+    /// Nothing: a batch depends only on its time.
+    fn position(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::Null)
+    }
+
+    fn restore(&mut self, _position: &serde_json::Value) -> Result<()> {
+        Ok(())
+    }
 }

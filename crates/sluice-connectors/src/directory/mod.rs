@@ -605,4 +605,28 @@ impl Source for DirectorySource {
         }
         Ok(out)
     }
+
+    /// `{"taken": [names]}`, sorted: every file read (or present at start).
+    fn position(&self) -> Option<serde_json::Value> {
+        let mut taken: Vec<&String> = self.taken.iter().collect();
+        taken.sort();
+        Some(serde_json::json!({ "taken": taken }))
+    }
+
+    fn restore(&mut self, position: &serde_json::Value) -> Result<()> {
+        let names = position["taken"].as_array().ok_or_else(|| {
+            self.error(format!(
+                "the checkpoint's position has no list of taken files: {position}"
+            ))
+        })?;
+        let mut taken = HashSet::with_capacity(names.len());
+        for n in names {
+            let name = n.as_str().ok_or_else(|| {
+                self.error(format!("the checkpoint's taken file {n} is not a name"))
+            })?;
+            taken.insert(name.to_string());
+        }
+        self.taken = taken;
+        Ok(())
+    }
 }

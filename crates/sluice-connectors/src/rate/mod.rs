@@ -96,6 +96,30 @@ impl Source for RateSource {
             vec![Arc::new(times), Arc::new(values)],
         )?])
     }
+
+    /// The next value and the fraction of a row carried over.
+    fn position(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({
+            "next_value": self.next_value,
+            "carry_millirows": self.carry_millirows,
+        }))
+    }
+
+    fn restore(&mut self, position: &serde_json::Value) -> Result<()> {
+        match (
+            position["next_value"].as_i64(),
+            position["carry_millirows"].as_u64(),
+        ) {
+            (Some(next), Some(carry)) if next >= 0 && carry < 1000 => {
+                self.next_value = next;
+                self.carry_millirows = carry;
+                Ok(())
+            }
+            _ => Err(sluice_core::SluiceError::Config(format!(
+                "rate source: the checkpoint's position {position} is not one it wrote"
+            ))),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -69,6 +69,8 @@ pub struct ReplaySource {
     schema: SchemaRef,
     files: VecDeque<PathBuf>,
     one_at_a_time: bool,
+    /// Files handed out so far (the checkpoint position).
+    taken: usize,
 }
 
 impl ReplaySource {
@@ -94,6 +96,7 @@ impl ReplaySource {
             schema: text_schema(),
             files: files.into(),
             one_at_a_time,
+            taken: 0,
         })
     }
 
@@ -129,7 +132,41 @@ impl Source for ReplaySource {
             self.files.len()
         };
         let files: Vec<PathBuf> = self.files.drain(..take).collect();
+        self.taken += files.len();
         files.iter().map(|f| self.read(f, batch_time)).collect()
+    }
+
+    /// `{"files_taken": n}`: files are taken in name order.
+    fn position(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "files_taken": self.taken }))
+    }
+
+    fn restore(&mut self, position: &serde_json::Value) -> Result<()> {
+        let taken = position["files_taken"]
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| {
+                SluiceError::Config(format!(
+                    "replay source '{}': the checkpoint's position {position} has no files_taken",
+                    self.name
+                ))
+            })?;
+        if self.taken != 0 {
+            return Err(SluiceError::Config(format!(
+                "replay source '{}': restored after it was cut",
+                self.name
+            )));
+        }
+        if taken > self.files.len() {
+            return Err(SluiceError::Config(format!(
+                "replay source '{}': the checkpoint took {taken} files, the directory now has {}; files were removed",
+                self.name,
+                self.files.len()
+            )));
+        }
+        self.files.drain(..taken);
+        self.taken = taken;
+        Ok(())
     }
 }
 

@@ -206,6 +206,15 @@ impl Source for WordsSource {
     async fn cut(&mut self, batch_time: i64) -> Result<Vec<RecordBatch>> {
         Ok(vec![self.generate(batch_time)?])
     }
+
+    /// Nothing: a batch depends only on its time.
+    fn position(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::Null)
+    }
+
+    fn restore(&mut self, _position: &serde_json::Value) -> Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -30,6 +30,16 @@ pub async fn source(
     declared: Option<&str>,
     pairs: &[(&str, &str)],
 ) -> sluice_core::Result<Box<dyn Source>> {
+    source_of(session, "directory", declared, pairs).await
+}
+
+/// A `connector` source named `files`, with 1-second batches.
+pub async fn source_of(
+    session: &SessionContext,
+    connector: &str,
+    declared: Option<&str>,
+    pairs: &[(&str, &str)],
+) -> sluice_core::Result<Box<dyn Source>> {
     let declared_schema = match declared {
         None => None,
         Some(sql) => {
@@ -46,7 +56,7 @@ pub async fn source(
         session: session.clone(),
         batch_interval: Duration::from_secs(1),
     };
-    let factory = sluice_connectors::registry().source("directory").unwrap();
+    let factory = sluice_connectors::registry().source(connector).unwrap();
     factory.create(spec, &ctx).await
 }
 

@@ -128,10 +128,7 @@ impl ManifestStore {
             .map_err(|e| self.error(format!("cannot encode the manifest: {e}")))?;
         let name = manifest_name(manifest.batch_time);
         self.store
-            .put(
-                &self.child(&name),
-                PutPayload::from(body),
-            )
+            .put(&self.child(&name), PutPayload::from(body))
             .await
             .map_err(|e| self.error(format!("cannot write {name}: {e}")))?;
         Ok(())
