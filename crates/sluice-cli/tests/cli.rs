@@ -573,3 +573,131 @@ fn postgres_example_keeps_running_totals_and_a_rerun_changes_nothing() {
     );
     assert_eq!(table(), expected);
 }
+
+/// Every file under `dir`, by relative path, with its contents.
+fn tree(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                out.insert(rel, std::fs::read_to_string(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+const CHECKPOINTED: &str = "
+SET checkpoint = 'ck';
+CREATE SOURCE files WITH (connector = 'replay', path = 'in');
+CREATE STREAM words AS SELECT unnest(string_to_array(value, ' ')) AS word FROM files;
+CREATE STREAM counts AS SELECT word, count(*) AS n FROM words GROUP BY word ORDER BY word;
+CREATE SINK saved FROM counts WITH (connector = 'text', path = 'out/counts');
+CREATE SINK show FROM words WITH (connector = 'console', rows = 1000);
+";
+
+/// A job directory: the script, 12 input files (one batch each).
+fn checkpointed_job() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("job.sql"), CHECKPOINTED).unwrap();
+    std::fs::create_dir(dir.path().join("in")).unwrap();
+    for f in 0..12 {
+        let lines: Vec<String> = (0..400)
+            .map(|i| format!("w{} w{}", (i * (f + 1)) % 37, (i + f) % 11))
+            .collect();
+        std::fs::write(dir.path().join(format!("in/{f:02}.txt")), lines.join("\n")).unwrap();
+    }
+    dir
+}
+
+fn sluice_in(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    c.args(["run", "--clock", "simulated", "--batches", "12", "job.sql"])
+        .current_dir(dir);
+    c
+}
+
+#[test]
+fn killed_at_random_and_restarted_the_output_is_an_uninterrupted_runs() {
+    let whole = checkpointed_job();
+    let o = sluice_in(whole.path()).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let expected = tree(&whole.path().join("out"));
+    assert_eq!(expected.len(), 24, "12 batches: part-00000 and _SUCCESS each");
+
+    // Console output is not read past the kill point, so the job blocks on
+    // its pipe a batch or two later: the kill lands mid-run.
+    for kill_after in [1i64, 4, 7, 10] {
+        let job = checkpointed_job();
+        let mut child = sluice_in(job.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(
+            child.stdout.take().unwrap(),
+        ));
+        let mark = format!("Time: {} ms", kill_after * 1000);
+        for line in lines.by_ref() {
+            if line.unwrap() == mark {
+                break;
+            }
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        drop(lines);
+        let again = sluice_in(job.path()).output().unwrap();
+        assert!(again.status.success(), "{}", stderr(&again));
+        // The restart went on from the batch being written at the kill (its
+        // console sink had not finished, so it was not committed) or a later
+        // one: it did not start over.
+        let resumed_from = batches(&stdout(&again)).first().map(|b| b.0);
+        assert!(
+            resumed_from.is_none_or(|t| t >= kill_after * 1000),
+            "killed after batch {kill_after}, resumed from {resumed_from:?}"
+        );
+        assert_eq!(
+            tree(&job.path().join("out")),
+            expected,
+            "killed after batch {kill_after}"
+        );
+        // Run once more: the stream has had its 12 batches.
+        let done = sluice_in(job.path()).output().unwrap();
+        assert!(done.status.success(), "{}", stderr(&done));
+        assert_eq!(stdout(&done), "");
+    }
+}
+
+#[test]
+fn checkpoints_refuse_what_they_cannot_resume() {
+    let job = checkpointed_job();
+    std::fs::write(
+        job.path().join("job.sql"),
+        format!("{CHECKPOINTED}\nCREATE STREAM totals AS SELECT word, count(*) AS n FROM words GROUP BY word EMIT CHANGES;\nCREATE SINK t FROM totals WITH (connector = 'console');"),
+    )
+    .unwrap();
+    let o = sluice_in(job.path()).output().unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("checkpoint ck: stream totals keeps state between batches (a window or EMIT), which checkpoints do not save yet"),
+        "{}",
+        stderr(&o)
+    );
+    // A damaged manifest stops the job before anything runs.
+    std::fs::write(job.path().join("job.sql"), CHECKPOINTED).unwrap();
+    std::fs::create_dir_all(job.path().join("ck")).unwrap();
+    std::fs::write(job.path().join("ck/manifest-00000000000000003000.json"), "{\"vers").unwrap();
+    let o = sluice_in(job.path()).output().unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("checkpoint ck: manifest-00000000000000003000.json is damaged"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!job.path().join("out").exists(), "nothing ran");
+}

@@ -40,6 +40,7 @@ use sluice_sql::format_duration;
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::AbortHandle;
 
+use crate::checkpoint::Checkpointer;
 use crate::clock::{BatchClock, ManualClock, SimulatedClock, SystemClock, first_batch_time};
 use crate::engine::Engine;
 use crate::error::{Result, SluiceError};
@@ -47,7 +48,7 @@ use crate::foreach::ForeachBatchSink;
 use crate::metrics::{BatchInfo, Metrics};
 use crate::queue::{QueueHandle, QueueSource};
 use crate::registry::ConnectorRegistry;
-use crate::scheduler::{JobSpec, generate, process};
+use crate::scheduler::{Commits, JobSpec, generate, process};
 use crate::sink::ConsoleOutput;
 
 /// Which clock cuts the batches.
@@ -67,6 +68,7 @@ struct RunSettings {
     clock: ClockChoice,
     start_ms: Option<i64>,
     max_batches: Option<u64>,
+    checkpoint: Option<String>,
 }
 
 struct Job {
@@ -168,7 +170,21 @@ impl StreamingContext {
         self.settings().start_ms = Some(start_ms);
     }
 
-    /// Stop after `n` batches.
+    /// Keep a checkpoint at `location` (a local path or object store URL),
+    /// and resume from it if it has one: see [`crate::checkpoint`]. Only
+    /// before `start`.
+    pub async fn checkpoint(&self, location: &str) -> Result<()> {
+        if self.is_started().await {
+            return crate::config_err!(
+                "the job is running; SET checkpoint before it starts (at the top of the script)"
+            );
+        }
+        self.settings().checkpoint = Some(location.to_string());
+        Ok(())
+    }
+
+    /// Stop after `n` batches (with a checkpoint: counted from the stream's
+    /// first batch, not from this run's).
     pub fn set_max_batches(&self, n: u64) {
         self.settings().max_batches = Some(n);
     }
@@ -281,10 +297,19 @@ impl StreamingContext {
         if job.is_some() {
             return crate::config_err!("the job is already started");
         }
-        let (sources, interval) = {
+        let settings = self.settings().clone();
+        let (sources, interval, checkpoint) = {
             let mut engine = self.inner.engine.lock().await;
             engine.prepare()?;
-            (engine.source_handles(), engine.batch_interval)
+            let checkpoint = match &settings.checkpoint {
+                None => None,
+                Some(location) => {
+                    let c = Checkpointer::open(&engine, location).await?;
+                    let resumed = c.resume(&engine).await?;
+                    Some((Arc::new(c), resumed))
+                }
+            };
+            (engine.source_handles(), engine.batch_interval, checkpoint)
         };
         let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(0);
         if interval_ms <= 0 {
@@ -292,13 +317,16 @@ impl StreamingContext {
                 "the batch interval must be at least 1 ms, not {interval:?}"
             );
         }
-        let settings = self.settings().clone();
         let clock: Arc<dyn BatchClock> = match &settings.clock {
             ClockChoice::System => Arc::new(SystemClock),
             ClockChoice::Simulated => Arc::new(SimulatedClock::new(0)),
             ClockChoice::Manual(c) => Arc::clone(c) as Arc<dyn BatchClock>,
         };
+        let resumed = checkpoint.as_ref().and_then(|(_, r)| *r);
         let first = match (settings.start_ms, &settings.clock) {
+            // Resuming: the batch after the last completed one, whatever
+            // --start-ms says.
+            _ if resumed.is_some() => resumed.map_or(0, |r| r.batch_time + interval_ms),
             (Some(t), _) => {
                 if t.rem_euclid(interval_ms) != 0 {
                     return crate::config_err!(
@@ -316,11 +344,16 @@ impl StreamingContext {
         let queue = if clock.back_to_back() { 1 } else { 4096 };
         let (tx, rx) = mpsc::channel(queue);
         let (stop_tx, stop_rx) = watch::channel(false);
+        // With a checkpoint, --batches counts from the stream's first batch.
+        let batches_before = resumed.map_or(0, |r| r.batches);
+        let max_batches = settings
+            .max_batches
+            .map(|m| m.saturating_sub(batches_before));
         let spec = JobSpec {
             clock,
             first_batch_time: first,
             interval_ms,
-            max_batches: settings.max_batches,
+            max_batches,
         };
         let generator = tokio::spawn(generate(
             spec,
@@ -335,7 +368,11 @@ impl StreamingContext {
             rx,
             stop_tx.clone(),
             Arc::clone(&self.inner.metrics),
-            settings.max_batches,
+            max_batches,
+            checkpoint.map(|(checkpoint, _)| Commits {
+                checkpoint,
+                batches_before,
+            }),
         ));
         let abort = processor.abort_handle();
         let (done_tx, done) = watch::channel(false);

@@ -58,6 +58,7 @@ pub mod source;
 pub mod state;
 pub mod stateful;
 pub mod statements;
+pub mod store;
 pub mod watch;
 pub mod wildcard;
 pub mod window;

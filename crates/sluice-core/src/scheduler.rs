@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use tokio::sync::{Mutex, mpsc, watch};
 
+use crate::checkpoint::Checkpointer;
 use crate::clock::BatchClock;
 use crate::engine::{CutBatch, Engine};
 use crate::error::{Result, SluiceError};
@@ -66,8 +67,10 @@ pub async fn generate(
 
 async fn cut_sources(t: i64, sources: &SourceHandles) -> Result<CutBatch> {
     let mut inputs = Vec::with_capacity(sources.len());
+    let mut positions = Vec::with_capacity(sources.len());
     for (name, source) in sources {
-        let batches = source.lock().await.cut(t).await.map_err(|e| match e {
+        let mut source = source.lock().await;
+        let batches = source.cut(t).await.map_err(|e| match e {
             e @ SluiceError::Source { .. } => e,
             other => SluiceError::Source {
                 name: name.clone(),
@@ -76,23 +79,36 @@ async fn cut_sources(t: i64, sources: &SourceHandles) -> Result<CutBatch> {
             },
         })?;
         inputs.push((name.clone(), batches));
+        if let Some(p) = source.position() {
+            positions.push((name.clone(), p));
+        }
     }
     Ok(CutBatch {
         batch_time: t,
         inputs,
         cut_at: Instant::now(),
         cut_at_ms: crate::metrics::wall_clock_ms(),
+        positions,
     })
 }
 
+/// What `process` commits after each batch: the checkpoint, and how many
+/// batches were completed before this run (a resumed job's).
+pub struct Commits {
+    pub checkpoint: Arc<Checkpointer>,
+    pub batches_before: u64,
+}
+
 /// Runs cut batches in order until the generator ends, a stop is requested
-/// (the batch in progress finishes first), `max_batches` are done, or a batch fails.
+/// (the batch in progress finishes first), `max_batches` are done, or a batch
+/// fails. With a checkpoint, a batch is committed once every sink has it.
 pub async fn process(
     engine: Arc<Mutex<Engine>>,
     mut rx: mpsc::Receiver<Result<CutBatch>>,
     stop_tx: watch::Sender<bool>,
     metrics: Arc<Metrics>,
     max_batches: Option<u64>,
+    commits: Option<Commits>,
 ) -> Result<()> {
     let mut stop = stop_tx.subscribe();
     let mut done = 0u64;
@@ -105,7 +121,7 @@ pub async fn process(
             _ = stop.wait_for(|s| *s) => break Ok(()),
             next = rx.recv() => next,
         };
-        let cut = match next {
+        let mut cut = match next {
             None => break Ok(()),
             Some(Err(e)) => break Err(e),
             Some(Ok(cut)) => cut,
@@ -114,6 +130,7 @@ pub async fn process(
         let started_ms = crate::metrics::wall_clock_ms();
         let scheduling_delay = started.saturating_duration_since(cut.cut_at);
         let (t, cut_at_ms) = (cut.batch_time, cut.cut_at_ms);
+        let positions = std::mem::take(&mut cut.positions);
         metrics.tell(|l| l.on_batch_started(t));
         // Streams run under the engine lock; sinks are written after it is
         // released, so a foreach_batch callback may use the context.
@@ -125,6 +142,14 @@ pub async fn process(
                     .await
             }
             Err(e) => Err(e),
+        };
+        let info = match (info, &commits) {
+            (Ok(info), Some(c)) => c
+                .checkpoint
+                .commit(t, c.batches_before + done + 1, &positions)
+                .await
+                .map(|()| info),
+            (info, _) => info,
         };
         match info {
             Ok(info) => metrics.record(info),

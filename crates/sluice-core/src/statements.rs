@@ -103,10 +103,15 @@ impl StreamingContext {
                     sluice_sql::format_duration(d)
                 )))
             }
-            "checkpoint" => Err(plan_error_at(
-                "SET checkpoint: checkpointing and recovery are not available in this version of sluice yet",
-                set.location,
-            )),
+            "checkpoint" => {
+                self.checkpoint(&set.value).await.map_err(|e| {
+                    plan_error_at(format!("SET checkpoint: {}", e.message()), set.location)
+                })?;
+                Ok(StatementOutput::Done(format!(
+                    "checkpoint = '{}'",
+                    set.value
+                )))
+            }
             other => Err(plan_error_at(
                 format!("unknown setting '{other}'"),
                 set.location,

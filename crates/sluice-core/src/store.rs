@@ -1,0 +1,207 @@
+//! Where the directory source reads, the file sinks write and checkpoints
+//! are kept: a local path or an object_store URL: `file://`, `memory://`,
+//! `s3://bucket/...`, or any store registered in the DataFusion session's
+//! runtime.
+//!
+//! An `s3://` bucket not yet registered is opened from the usual AWS
+//! environment variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//! `AWS_REGION` / `AWS_DEFAULT_REGION`, `AWS_ENDPOINT` or `AWS_ENDPOINT_URL`
+//! for an S3-compatible server such as MinIO, `AWS_ALLOW_HTTP=true` for one
+//! without TLS), then kept in the session, so `CREATE EXTERNAL TABLE ...
+//! LOCATION 's3://...'` reads it too.
+
+use std::sync::Arc;
+
+use crate::error::{Result, SluiceError};
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::execution::object_store::{
+    DefaultObjectStoreRegistry, ObjectStoreRegistry, ObjectStoreUrl,
+};
+use datafusion::prelude::SessionContext;
+use object_store::ObjectStore;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::memory::InMemory;
+use object_store::path::Path;
+
+/// A store and a path in it.
+#[derive(Debug, Clone)]
+pub struct Location {
+    pub store: Arc<dyn ObjectStore>,
+    pub path: Path,
+    /// As the user wrote it, for messages.
+    pub display: String,
+    /// The directory on this machine, for a local path or a `file://` URL
+    /// (the directory source lists it without object_store's stat per file).
+    pub local: Option<std::path::PathBuf>,
+}
+
+/// Resolves `location` (a local path, relative to the working directory, or a URL).
+/// A `memory://` store is created in the session the first time it is named,
+/// so later `CREATE EXTERNAL TABLE ... LOCATION 'memory://...'` reads it.
+pub fn resolve(session: &SessionContext, location: &str) -> Result<Location> {
+    let runtime = session.runtime_env();
+    if let Some((scheme, _)) = location.split_once("://") {
+        let url = url_parse(location)?;
+        let store_url = ObjectStoreUrl::parse(format!("{}://{}", url.scheme(), url.authority()))?;
+        let store = match runtime.object_store(&store_url) {
+            Ok(s) => s,
+            Err(_) if scheme == "memory" => {
+                let s: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+                runtime.register_object_store(store_url.as_ref(), Arc::clone(&s));
+                s
+            }
+            Err(_) if scheme == "s3" => {
+                let s: Arc<dyn ObjectStore> = Arc::new(s3_from_env(url.authority(), location)?);
+                runtime.register_object_store(store_url.as_ref(), Arc::clone(&s));
+                s
+            }
+            Err(e) => {
+                return Err(SluiceError::Config(format!(
+                    "no object store for '{location}' ({}); register one in the session's runtime",
+                    e.strip_backtrace()
+                )));
+            }
+        };
+        let path = Path::from_url_path(url.path())
+            .map_err(|e| SluiceError::Config(format!("bad path in '{location}': {e}")))?;
+        let local = (scheme == "file")
+            .then(|| url.to_file_path().ok())
+            .flatten();
+        return Ok(Location {
+            store,
+            path,
+            display: location.to_string(),
+            local,
+        });
+    }
+    let absolute = lexically_normal(&std::path::absolute(location)?);
+    let path = Path::from_absolute_path(&absolute)
+        .map_err(|e| SluiceError::Config(format!("bad path '{location}': {e}")))?;
+    let store = runtime.object_store(ObjectStoreUrl::local_filesystem())?;
+    Ok(Location {
+        store,
+        path,
+        display: location.to_string(),
+        local: Some(absolute),
+    })
+}
+
+/// The bucket `bucket`, configured from the AWS environment variables.
+fn s3_from_env(bucket: &str, location: &str) -> Result<AmazonS3> {
+    AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .build().map_err(|e| {
+        SluiceError::Config(format!(
+            "cannot open the S3 bucket of '{location}': {e} (set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, and AWS_ENDPOINT for a server other than AWS)"
+        ))
+    })
+}
+
+/// `a/b/../c` as `a/c`, without touching the disk (the directory may not
+/// exist yet): object_store paths have no `..`.
+fn lexically_normal(path: &std::path::Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// DataFusion's object store registry, but opening `s3://` buckets (from
+/// the AWS environment) and `memory://` stores the first time a URL names
+/// them, as datafusion-cli does: `CREATE EXTERNAL TABLE ... LOCATION
+/// 's3://bucket/...'` works in a session with no source or sink on the
+/// bucket yet. The `sluice` command's session uses it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+/// use datafusion::prelude::{SessionConfig, SessionContext};
+/// let runtime = RuntimeEnvBuilder::new()
+///     .with_object_store_registry(Arc::new(sluice_core::store::OpeningObjectStores::default()))
+///     .build_arc()
+///     .unwrap();
+/// let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
+/// let url = datafusion::execution::object_store::ObjectStoreUrl::parse("memory://scratch").unwrap();
+/// assert!(ctx.runtime_env().object_store(&url).is_ok());
+/// ```
+#[derive(Debug, Default)]
+pub struct OpeningObjectStores {
+    known: DefaultObjectStoreRegistry,
+    /// One opening at a time, so two callers never get two stores for one URL.
+    opening: std::sync::Mutex<()>,
+}
+
+impl ObjectStoreRegistry for OpeningObjectStores {
+    fn register_store(
+        &self,
+        url: &url::Url,
+        store: Arc<dyn ObjectStore>,
+    ) -> Option<Arc<dyn ObjectStore>> {
+        self.known.register_store(url, store)
+    }
+
+    fn deregister_store(&self, url: &url::Url) -> DFResult<Arc<dyn ObjectStore>> {
+        self.known.deregister_store(url)
+    }
+
+    fn get_store(&self, url: &url::Url) -> DFResult<Arc<dyn ObjectStore>> {
+        if let Ok(store) = self.known.get_store(url) {
+            return Ok(store);
+        }
+        let _one = self
+            .opening
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Ok(store) = self.known.get_store(url) {
+            return Ok(store);
+        }
+        let store: Arc<dyn ObjectStore> = match url.scheme() {
+            "s3" => Arc::new(
+                s3_from_env(url.authority(), url.as_str())
+                    .map_err(|e| DataFusionError::Execution(e.to_string()))?,
+            ),
+            "memory" => Arc::new(InMemory::new()),
+            _ => return self.known.get_store(url),
+        };
+        self.known.register_store(url, Arc::clone(&store));
+        Ok(store)
+    }
+}
+
+fn url_parse(s: &str) -> Result<url::Url> {
+    url::Url::parse(s).map_err(|e| SluiceError::Config(format!("'{s}' is not a valid URL: {e}")))
+}
+
+impl Location {
+    /// A path under this one.
+    pub fn child(&self, name: &str) -> Path {
+        self.path.clone().join(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_paths_may_go_up_and_need_not_exist() {
+        let session = SessionContext::new();
+        let here = std::env::current_dir().unwrap();
+        let at = resolve(&session, "../not-yet/./made").unwrap();
+        let expected = here.parent().unwrap().join("not-yet/made");
+        assert_eq!(
+            at.path,
+            Path::from_absolute_path(&expected).unwrap(),
+            "{}",
+            at.display
+        );
+    }
+}
