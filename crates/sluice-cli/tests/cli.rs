@@ -598,7 +598,7 @@ CREATE SOURCE files WITH (connector = 'replay', path = 'in');
 CREATE STREAM words AS SELECT unnest(string_to_array(value, ' ')) AS word FROM files;
 CREATE STREAM counts AS SELECT word, count(*) AS n FROM words GROUP BY word ORDER BY word;
 CREATE SINK saved FROM counts WITH (connector = 'text', path = 'out/counts');
-CREATE SINK show FROM words WITH (connector = 'console', rows = 1000);
+CREATE SINK show FROM words WITH (connector = 'console', rows = 100000);
 ";
 
 /// A job directory: the script, 12 input files (one batch each).
@@ -607,7 +607,9 @@ fn checkpointed_job() -> tempfile::TempDir {
     std::fs::write(dir.path().join("job.sql"), CHECKPOINTED).unwrap();
     std::fs::create_dir(dir.path().join("in")).unwrap();
     for f in 0..12 {
-        let lines: Vec<String> = (0..400)
+        // 40,000 words a batch: its console output (> 64 KiB) fills the
+        // pipe, so a job whose output is not read blocks mid-batch.
+        let lines: Vec<String> = (0..20_000)
             .map(|i| format!("w{} w{}", (i * (f + 1)) % 37, (i + f) % 11))
             .collect();
         std::fs::write(dir.path().join(format!("in/{f:02}.txt")), lines.join("\n")).unwrap();
@@ -628,7 +630,11 @@ fn killed_at_random_and_restarted_the_output_is_an_uninterrupted_runs() {
     let o = sluice_in(whole.path()).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let expected = tree(&whole.path().join("out"));
-    assert_eq!(expected.len(), 24, "12 batches: part-00000 and _SUCCESS each");
+    assert_eq!(
+        expected.len(),
+        24,
+        "12 batches: part-00000 and _SUCCESS each"
+    );
 
     // Console output is not read past the kill point, so the job blocks on
     // its pipe a batch or two later: the kill lands mid-run.
@@ -639,15 +645,18 @@ fn killed_at_random_and_restarted_the_output_is_an_uninterrupted_runs() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(
-            child.stdout.take().unwrap(),
-        ));
+        let mut lines =
+            std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
         let mark = format!("Time: {} ms", kill_after * 1000);
         for line in lines.by_ref() {
             if line.unwrap() == mark {
                 break;
             }
         }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the job ended before the kill (after batch {kill_after})"
+        );
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         drop(lines);
@@ -658,7 +667,7 @@ fn killed_at_random_and_restarted_the_output_is_an_uninterrupted_runs() {
         // one: it did not start over.
         let resumed_from = batches(&stdout(&again)).first().map(|b| b.0);
         assert!(
-            resumed_from.is_none_or(|t| t >= kill_after * 1000),
+            resumed_from.is_some_and(|t| t >= kill_after * 1000),
             "killed after batch {kill_after}, resumed from {resumed_from:?}"
         );
         assert_eq!(
@@ -688,10 +697,38 @@ fn checkpoints_refuse_what_they_cannot_resume() {
         "{}",
         stderr(&o)
     );
+    // A source whose options changed does not take the old position.
+    std::fs::write(job.path().join("job.sql"), CHECKPOINTED).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["run", "--clock", "simulated", "--batches", "2", "job.sql"])
+        .current_dir(job.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::rename(job.path().join("in"), job.path().join("input")).unwrap();
+    std::fs::write(
+        job.path().join("job.sql"),
+        CHECKPOINTED.replace("path = 'in'", "path = 'input'"),
+    )
+    .unwrap();
+    let o = sluice_in(job.path()).output().unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("checkpoint ck: source 'files' was replay WITH (connector = 'replay', path = 'in') and is now replay WITH (connector = 'replay', path = 'input'); its position does not apply; to start from scratch instead, remove or rename the checkpoint directory ck"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(job.path().join("ck")).unwrap();
+    std::fs::remove_dir_all(job.path().join("out")).unwrap();
+    std::fs::rename(job.path().join("input"), job.path().join("in")).unwrap();
     // A damaged manifest stops the job before anything runs.
     std::fs::write(job.path().join("job.sql"), CHECKPOINTED).unwrap();
     std::fs::create_dir_all(job.path().join("ck")).unwrap();
-    std::fs::write(job.path().join("ck/manifest-00000000000000003000.json"), "{\"vers").unwrap();
+    std::fs::write(
+        job.path().join("ck/manifest-00000000000000003000.json"),
+        "{\"vers",
+    )
+    .unwrap();
     let o = sluice_in(job.path()).output().unwrap();
     assert!(!o.status.success());
     assert!(

@@ -136,13 +136,27 @@ async fn positions_that_do_not_fit_are_refused() {
         .await
         .unwrap();
     let err = replay
-        .restore(&serde_json::json!({ "files_taken": 2 }))
+        .restore(&serde_json::json!({ "files_taken": 2, "last": "gone.txt" }))
         .unwrap_err()
         .to_string();
     assert_eq!(
         err,
-        "replay source 'files': the checkpoint took 2 files, the directory now has 1; files were removed"
+        "replay source 'files': the file the checkpoint took last, gone.txt, is no longer in the directory"
     );
+    // A file that sorts before the last one taken does not shift the
+    // position: the restart goes on after the last one.
+    write(dir.path(), "zz.txt", "after\n");
+    let mut first = source_of(&session, "replay", None, &[("path", &d)])
+        .await
+        .unwrap();
+    assert_eq!(text(&first.cut(1000).await.unwrap()), ["x"]);
+    let position = first.position().unwrap();
+    write(dir.path(), "aa.txt", "early\n");
+    let mut again = source_of(&session, "replay", None, &[("path", &d)])
+        .await
+        .unwrap();
+    again.restore(&position).unwrap();
+    assert_eq!(text(&again.cut(2000).await.unwrap()), ["after"]);
     let mut directory = source_of(&session, "directory", None, &[("path", &d)])
         .await
         .unwrap();

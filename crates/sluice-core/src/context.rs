@@ -326,7 +326,14 @@ impl StreamingContext {
         let first = match (settings.start_ms, &settings.clock) {
             // Resuming: the batch after the last completed one, whatever
             // --start-ms says.
-            _ if resumed.is_some() => resumed.map_or(0, |r| r.batch_time + interval_ms),
+            _ if resumed.is_some() => match resumed
+                .and_then(|r| r.batch_time.checked_add(interval_ms))
+            {
+                Some(t) => t,
+                None => {
+                    return crate::config_err!("the checkpoint's last batch time is out of range");
+                }
+            },
             (Some(t), _) => {
                 if t.rem_euclid(interval_ms) != 0 {
                     return crate::config_err!(

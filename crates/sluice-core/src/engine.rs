@@ -90,8 +90,8 @@ pub struct CutBatch {
     /// `cut_at` on the wall clock (ms since the Unix epoch).
     pub cut_at_ms: i64,
     /// Each source's position after this cut (for a checkpoint), by name;
-    /// sources that have none are left out.
-    pub positions: Vec<(String, serde_json::Value)>,
+    /// `None` for a source that cannot resume.
+    pub positions: Vec<(String, Option<serde_json::Value>)>,
 }
 
 /// The sources a running job cuts, by name.

@@ -79,9 +79,7 @@ async fn cut_sources(t: i64, sources: &SourceHandles) -> Result<CutBatch> {
             },
         })?;
         inputs.push((name.clone(), batches));
-        if let Some(p) = source.position() {
-            positions.push((name.clone(), p));
-        }
+        positions.push((name.clone(), source.position()));
     }
     Ok(CutBatch {
         batch_time: t,
@@ -144,11 +142,17 @@ pub async fn process(
             Err(e) => Err(e),
         };
         let info = match (info, &commits) {
-            (Ok(info), Some(c)) => c
-                .checkpoint
-                .commit(t, c.batches_before + done + 1, &positions)
-                .await
-                .map(|()| info),
+            (Ok(info), Some(c)) => {
+                let entries = c.checkpoint.entries(&*engine.lock().await, &positions);
+                match entries {
+                    Ok(entries) => c
+                        .checkpoint
+                        .commit(t, c.batches_before + done + 1, entries)
+                        .await
+                        .map(|()| info),
+                    Err(e) => Err(e),
+                }
+            }
             (info, _) => info,
         };
         match info {

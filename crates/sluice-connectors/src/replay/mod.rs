@@ -69,8 +69,10 @@ pub struct ReplaySource {
     schema: SchemaRef,
     files: VecDeque<PathBuf>,
     one_at_a_time: bool,
-    /// Files handed out so far (the checkpoint position).
+    /// Files handed out so far, and the name of the last (the checkpoint
+    /// position).
     taken: usize,
+    last: Option<String>,
 }
 
 impl ReplaySource {
@@ -97,6 +99,7 @@ impl ReplaySource {
             files: files.into(),
             one_at_a_time,
             taken: 0,
+            last: None,
         })
     }
 
@@ -133,38 +136,56 @@ impl Source for ReplaySource {
         };
         let files: Vec<PathBuf> = self.files.drain(..take).collect();
         self.taken += files.len();
+        if let Some(f) = files.last() {
+            self.last = f.file_name().map(|n| n.to_string_lossy().into_owned());
+        }
         files.iter().map(|f| self.read(f, batch_time)).collect()
     }
 
-    /// `{"files_taken": n}`: files are taken in name order.
+    /// `{"files_taken": n, "last": name}`: files are taken in name order;
+    /// a restart goes on after `last`, wherever it now is in the listing.
     fn position(&self) -> Option<serde_json::Value> {
-        Some(serde_json::json!({ "files_taken": self.taken }))
+        Some(serde_json::json!({ "files_taken": self.taken, "last": self.last }))
     }
 
     fn restore(&mut self, position: &serde_json::Value) -> Result<()> {
+        let fail = |m: String| SluiceError::Config(format!("replay source '{}': {m}", self.name));
         let taken = position["files_taken"]
             .as_u64()
             .and_then(|n| usize::try_from(n).ok())
             .ok_or_else(|| {
-                SluiceError::Config(format!(
-                    "replay source '{}': the checkpoint's position {position} has no files_taken",
-                    self.name
+                fail(format!(
+                    "the checkpoint's position {position} has no files_taken"
                 ))
             })?;
         if self.taken != 0 {
-            return Err(SluiceError::Config(format!(
-                "replay source '{}': restored after it was cut",
-                self.name
-            )));
+            return Err(fail("restored after it was cut".into()));
         }
-        if taken > self.files.len() {
-            return Err(SluiceError::Config(format!(
-                "replay source '{}': the checkpoint took {taken} files, the directory now has {}; files were removed",
-                self.name,
-                self.files.len()
-            )));
-        }
-        self.files.drain(..taken);
+        let at = match position["last"].as_str() {
+            None if taken == 0 => 0,
+            None => {
+                return Err(fail(format!(
+                    "the checkpoint's position {position} has no last file"
+                )));
+            }
+            Some(last) => {
+                let last = std::path::Path::new(last);
+                match self
+                    .files
+                    .iter()
+                    .position(|f| f.file_name() == Some(last.as_os_str()))
+                {
+                    Some(i) => i + 1,
+                    None => {
+                        return Err(fail(format!(
+                            "the file the checkpoint took last, {}, is no longer in the directory",
+                            last.display()
+                        )));
+                    }
+                }
+            }
+        };
+        self.files.drain(..at);
         self.taken = taken;
         Ok(())
     }

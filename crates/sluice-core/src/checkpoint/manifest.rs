@@ -92,11 +92,18 @@ fn manifest_name(batch_time: i64) -> String {
 
 /// The batch time a manifest's name carries.
 fn manifest_time(name: &str) -> Option<i64> {
-    name.strip_prefix(PREFIX)?
+    let t = name
+        .strip_prefix(PREFIX)?
         .strip_suffix(SUFFIX)?
         .parse()
-        .ok()
+        .ok()?;
+    // Only names sluice writes: `manifest-1000.json` is someone else's.
+    (manifest_name(t) == name).then_some(t)
 }
+
+/// Where data files live, under the checkpoint directory: cleaning looks
+/// nowhere else, so a checkpoint beside other files never removes them.
+pub const DATA_DIR: &str = "data";
 
 impl ManifestStore {
     pub fn new(store: Arc<dyn ObjectStore>, dir: Path, display: impl Into<String>) -> Self {
@@ -107,7 +114,7 @@ impl ManifestStore {
         }
     }
 
-    /// A file of the checkpoint by its relative name (`state/1000.arrow`):
+    /// A file of the checkpoint by its relative name (`data/1000.arrow`):
     /// one path segment per `/`.
     fn child(&self, relative: &str) -> Path {
         relative
@@ -201,7 +208,9 @@ impl ManifestStore {
     }
 
     /// Keeps the newest `keep` manifests (at least one) and the data files
-    /// they name; removes the rest. Returns how many objects were removed.
+    /// (under [`DATA_DIR`]) they name; removes older manifests and other
+    /// data files. Nothing else in the directory is touched. Returns how
+    /// many objects were removed.
     pub async fn clean(&self, keep: usize) -> Result<usize> {
         let times = self.times().await?;
         let cut = times.len().saturating_sub(keep.max(1));
@@ -229,11 +238,10 @@ impl ManifestStore {
             self.delete(&manifest_name(t)).await?;
             removed += 1;
         }
-        // Data files: everything under the directory that is not a manifest
-        // and that no kept manifest names.
+        // Data files: those under `data/` that no kept manifest names.
         let all: Vec<_> = self
             .store
-            .list(Some(&self.dir))
+            .list(Some(&self.child(DATA_DIR)))
             .try_collect()
             .await
             .map_err(|e| self.error(format!("cannot list: {e}")))?;
@@ -242,7 +250,7 @@ impl ManifestStore {
             let Some(relative) = meta.location.as_ref().strip_prefix(&prefix) else {
                 continue;
             };
-            if manifest_time(relative).is_some() || needed.contains(relative) {
+            if needed.contains(relative) {
                 continue;
             }
             self.delete(relative).await?;
@@ -287,21 +295,25 @@ mod tests {
         let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
         let ck = on(Arc::clone(&store));
         for t in [1000, 2000, 10_000] {
-            let file = format!("state/{t}.arrow");
+            let file = format!("data/{t}.arrow");
             put(&store, &file, "state").await;
             ck.commit(&with_files(t, &[&file])).await.unwrap();
         }
         // 10000 sorts after 2000 as a time, not as text.
         assert_eq!(
             ck.latest().await.unwrap(),
-            Some(with_files(10_000, &["state/10000.arrow"]))
+            Some(with_files(10_000, &["data/10000.arrow"]))
         );
         put(
             &store,
-            "state/orphan.arrow",
+            "data/orphan.arrow",
             "from a batch that never committed",
         )
         .await;
+        // Files of others beside the checkpoint are never touched, even one
+        // named almost like a manifest.
+        put(&store, "notes.txt", "the user's").await;
+        put(&store, "manifest-1000.json", "not sluice's").await;
         assert_eq!(ck.clean(2).await.unwrap(), 3);
         let left: Vec<String> = store
             .list(Some(&Path::from("ck")))
@@ -316,10 +328,12 @@ mod tests {
         assert_eq!(
             left,
             [
+                "ck/data/10000.arrow",
+                "ck/data/2000.arrow",
                 "ck/manifest-00000000000000002000.json",
                 "ck/manifest-00000000000000010000.json",
-                "ck/state/10000.arrow",
-                "ck/state/2000.arrow"
+                "ck/manifest-1000.json",
+                "ck/notes.txt",
             ]
         );
     }
@@ -328,8 +342,8 @@ mod tests {
     async fn a_damaged_or_incomplete_checkpoint_is_refused_by_name() {
         let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
         let ck = on(Arc::clone(&store));
-        put(&store, "state/1000.arrow", "state").await;
-        ck.commit(&with_files(1000, &["state/1000.arrow"]))
+        put(&store, "data/1000.arrow", "state").await;
+        ck.commit(&with_files(1000, &["data/1000.arrow"]))
             .await
             .unwrap();
 
@@ -354,13 +368,13 @@ mod tests {
         put(
             &store,
             "manifest-00000000000000002000.json",
-            &serde_json::to_string(&with_files(2000, &["state/2000.arrow"])).unwrap(),
+            &serde_json::to_string(&with_files(2000, &["data/2000.arrow"])).unwrap(),
         )
         .await;
         let err = ck.latest().await.unwrap_err().to_string();
         assert!(
             err.contains(
-                "manifest-00000000000000002000.json needs state/2000.arrow, which is missing"
+                "manifest-00000000000000002000.json needs data/2000.arrow, which is missing"
             ),
             "{err}"
         );
