@@ -147,7 +147,7 @@ pub async fn process(
                 match entries {
                     Ok(entries) => c
                         .checkpoint
-                        .commit(t, c.batches_before + done + 1, entries)
+                        .commit(t, c.batches_before.saturating_add(done + 1), entries)
                         .await
                         .map(|()| info),
                     Err(e) => Err(e),
