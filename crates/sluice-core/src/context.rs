@@ -361,6 +361,7 @@ impl StreamingContext {
             first_batch_time: first,
             interval_ms,
             max_batches,
+            record_positions: checkpoint.is_some(),
         };
         let generator = tokio::spawn(generate(
             spec,

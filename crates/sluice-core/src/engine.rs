@@ -89,8 +89,8 @@ pub struct CutBatch {
     pub cut_at: Instant,
     /// `cut_at` on the wall clock (ms since the Unix epoch).
     pub cut_at_ms: i64,
-    /// Each source's position after this cut (for a checkpoint), by name;
-    /// `None` for a source that cannot resume.
+    /// Each source's position after this cut, by name (only with a
+    /// checkpoint); `None` for a source that cannot resume.
     pub positions: Vec<(String, Option<serde_json::Value>)>,
 }
 

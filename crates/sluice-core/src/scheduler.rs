@@ -27,6 +27,9 @@ pub struct JobSpec {
     pub interval_ms: i64,
     /// Stop after this many batches.
     pub max_batches: Option<u64>,
+    /// Ask each source its position after each cut (for a checkpoint only:
+    /// a position may be costly, e.g. a directory's taken names).
+    pub record_positions: bool,
 }
 
 type SourceHandles = Vec<(String, Arc<Mutex<Box<dyn Source>>>)>;
@@ -52,7 +55,7 @@ pub async fn generate(
         }
         // The sources of now: the graph may change while the job runs.
         let now: SourceHandles = sources.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let cut = cut_sources(t, &now).await;
+        let cut = cut_sources(t, &now, spec.record_positions).await;
         let failed = cut.is_err();
         if !failed {
             metrics.tell(|l| l.on_batch_submitted(t));
@@ -65,7 +68,7 @@ pub async fn generate(
     }
 }
 
-async fn cut_sources(t: i64, sources: &SourceHandles) -> Result<CutBatch> {
+async fn cut_sources(t: i64, sources: &SourceHandles, record_positions: bool) -> Result<CutBatch> {
     let mut inputs = Vec::with_capacity(sources.len());
     let mut positions = Vec::with_capacity(sources.len());
     for (name, source) in sources {
@@ -79,7 +82,9 @@ async fn cut_sources(t: i64, sources: &SourceHandles) -> Result<CutBatch> {
             },
         })?;
         inputs.push((name.clone(), batches));
-        positions.push((name.clone(), source.position()));
+        if record_positions {
+            positions.push((name.clone(), source.position()));
+        }
     }
     Ok(CutBatch {
         batch_time: t,
