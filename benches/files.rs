@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 use arrow::array::{BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions};
-use object_store::ObjectStoreExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sluice_core::sluice_sql::{Location, Options};
@@ -191,6 +190,14 @@ fn report(what: &str, samples: Vec<Duration>, bytes: Option<u64>) {
     );
 }
 
+/// One cut of `source`: how long it took and the rows it gave.
+async fn timed_cut(source: &mut dyn Source, batch_time: i64) -> (Duration, usize) {
+    let start = Instant::now();
+    let batches = source.cut(batch_time).await.expect("cut");
+    let took = start.elapsed();
+    (took, batches.iter().map(|b| b.num_rows()).sum())
+}
+
 async fn listing(dir: &Path) {
     let listing = make_listing(dir);
     let session = session();
@@ -198,15 +205,8 @@ async fn listing(dir: &Path) {
     let mut source = directory_source(&session, None, &[("path", path)]).await;
     let mut empty = Vec::new();
     for t in 0..10 {
-        let start = Instant::now();
-        let rows: usize = source
-            .cut(t * 1000)
-            .await
-            .expect("cut")
-            .iter()
-            .map(|b| b.num_rows())
-            .sum();
-        empty.push(start.elapsed());
+        let (took, rows) = timed_cut(source.as_mut(), t * 1000).await;
+        empty.push(took);
         assert_eq!(rows, 0);
     }
     report(
@@ -225,15 +225,8 @@ async fn listing(dir: &Path) {
             )
             .expect("rename");
         }
-        let start = Instant::now();
-        let rows: usize = source
-            .cut(t * 1000)
-            .await
-            .expect("cut")
-            .iter()
-            .map(|b| b.num_rows())
-            .sum();
-        arrived.push(start.elapsed());
+        let (took, rows) = timed_cut(source.as_mut(), t * 1000).await;
+        arrived.push(took);
         assert_eq!(rows, 100);
     }
     report(
@@ -268,6 +261,35 @@ async fn listing(dir: &Path) {
 
 const RUNS: usize = 5;
 
+/// DataFusion reading the files at `path` itself, every column: `RUNS`
+/// timings after a warm-up, each read checked to give `rows` rows.
+async fn datafusion_reads(
+    session: &datafusion::prelude::SessionContext,
+    format: &str,
+    path: &str,
+    rows: usize,
+) -> Vec<Duration> {
+    let mut times = Vec::new();
+    for _ in 0..=RUNS {
+        let start = Instant::now();
+        let df = match format {
+            "csv" => session
+                .read_csv(path, CsvReadOptions::new().schema(&schema()))
+                .await
+                .expect("read_csv"),
+            _ => session
+                .read_parquet(path, ParquetReadOptions::default())
+                .await
+                .expect("read_parquet"),
+        };
+        let batches = df.collect().await.expect("collect");
+        times.push(start.elapsed());
+        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), rows);
+    }
+    times.remove(0); // the warm-up
+    times
+}
+
 async fn read_all(format: &str, dir: &Path, bytes: u64) {
     let path = dir.to_str().expect("utf-8 path");
     let session = session();
@@ -284,53 +306,23 @@ async fn read_all(format: &str, dir: &Path, bytes: u64) {
             ],
         )
         .await;
-        let start = Instant::now();
-        let batches = source.cut(1000).await.expect("cut");
-        sluice_times.push(start.elapsed());
-        rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
+        let (took, cut_rows) = timed_cut(source.as_mut(), 1000).await;
+        sluice_times.push(took);
+        rows = cut_rows;
     }
     sluice_times.remove(0); // the warm-up
-    let mut datafusion_times = Vec::new();
-    for _ in 0..=RUNS {
-        let start = Instant::now();
-        let df = match format {
-            "csv" => session
-                .read_csv(path, CsvReadOptions::new().schema(&schema()))
-                .await
-                .expect("read_csv"),
-            _ => session
-                .read_parquet(path, ParquetReadOptions::default())
-                .await
-                .expect("read_parquet"),
-        };
-        let batches = df.collect().await.expect("collect");
-        datafusion_times.push(start.elapsed());
-        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), rows);
-    }
-    datafusion_times.remove(0);
+    let datafusion_times = datafusion_reads(&session, format, path, rows).await;
     // DataFusion reads Parquet strings as Utf8View by default; the source
-    // gives the declared Utf8. The same read with Utf8, for a like-for-like
-    // figure.
+    // gives the declared Utf8. The same read with Utf8 (in a session of its
+    // own), for a like-for-like figure.
     let mut utf8_times = Vec::new();
     if format == "parquet" {
-        let plain = session.clone();
+        let plain = common::session();
         plain
             .sql("SET datafusion.execution.parquet.schema_force_view_types = false")
             .await
             .expect("set");
-        for _ in 0..=RUNS {
-            let start = Instant::now();
-            let batches = plain
-                .read_parquet(path, ParquetReadOptions::default())
-                .await
-                .expect("read_parquet")
-                .collect()
-                .await
-                .expect("collect");
-            utf8_times.push(start.elapsed());
-            assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), rows);
-        }
-        utf8_times.remove(0);
+        utf8_times = datafusion_reads(&plain, format, path, rows).await;
     }
     report(
         &format!("{format}: sluice directory source, one cut, {rows} rows"),

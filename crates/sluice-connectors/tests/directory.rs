@@ -179,20 +179,38 @@ async fn csv_json_and_parquet_with_declared_or_inferred_columns() {
     assert_eq!(text(&s.cut(1000).await.unwrap()), ["42"]);
 }
 
+/// A fresh directory watched with `options` (besides `path`), `files`
+/// moved into it, and the first batch cut.
+async fn first_batch(
+    session: &SessionContext,
+    declared: Option<&str>,
+    options: &[(&str, &str)],
+    files: &[(&str, &[u8])],
+) -> sluice_core::Result<Vec<arrow::array::RecordBatch>> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut all = vec![("path", dir.path().to_str().unwrap())];
+    all.extend_from_slice(options);
+    let mut s = source(session, declared, &all).await.unwrap();
+    for (name, body) in files {
+        put(dir.path(), name, body);
+    }
+    s.cut(1000).await
+}
+
 #[tokio::test]
 async fn a_file_that_does_not_fit_fails_or_is_skipped() {
     let session = SessionContext::new();
     let declared = Some("SELECT CAST(NULL AS BIGINT) AS id");
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = source(
+    let csv = [("format", "csv")];
+    let err = first_batch(
         &session,
         declared,
-        &[("path", dir.path().to_str().unwrap()), ("format", "csv")],
+        &csv,
+        &[("bad.csv", b"id\n1\nnot a number\n")],
     )
     .await
-    .unwrap();
-    put(dir.path(), "bad.csv", b"id\n1\nnot a number\n");
-    let err = s.cut(1000).await.unwrap_err().to_string();
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("file ") && err.contains("bad.csv does not read as (id Int64)"),
         "{err}"
@@ -203,63 +221,52 @@ async fn a_file_that_does_not_fit_fails_or_is_skipped() {
     );
     assert!(err.contains("on_error = 'skip'"), "{err}");
 
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = source(
+    let read = first_batch(
         &session,
         declared,
+        &[("format", "csv"), ("on_error", "skip")],
         &[
-            ("path", dir.path().to_str().unwrap()),
-            ("format", "csv"),
-            ("on_error", "skip"),
+            ("bad.csv", b"id\nnot a number\n"),
+            ("renamed.csv", b"ident\n6\n"),
+            ("good.csv", b"id\n5\n"),
         ],
     )
     .await
     .unwrap();
-    put(dir.path(), "bad.csv", b"id\nnot a number\n");
-    put(dir.path(), "renamed.csv", b"ident\n6\n");
-    put(dir.path(), "good.csv", b"id\n5\n");
-    assert_eq!(text(&s.cut(1000).await.unwrap()), ["5"]);
+    assert_eq!(text(&read), ["5"]);
 
     // json: a key that is not a column does not pass as NULLs.
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = source(
+    let err = first_batch(
         &session,
         declared,
-        &[("path", dir.path().to_str().unwrap()), ("format", "json")],
+        &[("format", "json")],
+        &[("other.json", b"{\"id\": 1}\n{\"user\": 1}\n")],
     )
     .await
-    .unwrap();
-    put(dir.path(), "other.json", b"{\"id\": 1}\n{\"user\": 1}\n");
-    let err = s.cut(1000).await.unwrap_err().to_string();
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("other.json does not read as (id Int64): line 2: "),
         "{err}"
     );
 
     // csv without a header: the line is still the file's.
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = source(
+    let err = first_batch(
         &session,
         declared,
-        &[
-            ("path", dir.path().to_str().unwrap()),
-            ("format", "csv"),
-            ("header", "false"),
-        ],
+        &[("format", "csv"), ("header", "false")],
+        &[("plain.csv", b"1\nx\n")],
     )
     .await
-    .unwrap();
-    put(dir.path(), "plain.csv", b"1\nx\n");
-    let err = s.cut(1000).await.unwrap_err().to_string();
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("'x'") && err.contains("at line 2"), "{err}");
 
     // text: the line that is not UTF-8.
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = source(&session, None, &[("path", dir.path().to_str().unwrap())])
+    let err = first_batch(&session, None, &[], &[("latin1.txt", b"ok\ncaf\xe9\n")])
         .await
-        .unwrap();
-    put(dir.path(), "latin1.txt", b"ok\ncaf\xe9\n");
-    let err = s.cut(1000).await.unwrap_err().to_string();
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("latin1.txt does not read as (value Utf8): line 2 is not UTF-8 (byte 6)"),
         "{err}"

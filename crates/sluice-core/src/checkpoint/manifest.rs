@@ -167,14 +167,7 @@ impl ManifestStore {
             "to start from scratch instead, remove or rename the checkpoint directory {}",
             self.display
         );
-        let bytes = self
-            .store
-            .get(&self.child(&name))
-            .await
-            .map_err(|e| self.error(format!("cannot read {name}: {e}")))?
-            .bytes()
-            .await
-            .map_err(|e| self.error(format!("cannot read {name}: {e}")))?;
+        let bytes = self.read(&name).await?;
         let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
             self.error(format!(
                 "{name} is damaged ({e}); it was not written by sluice, or was changed since; {fresh}"
@@ -218,14 +211,7 @@ impl ManifestStore {
         let mut needed = BTreeSet::new();
         for &t in kept {
             let name = manifest_name(t);
-            let bytes = self
-                .store
-                .get(&self.child(&name))
-                .await
-                .map_err(|e| self.error(format!("cannot read {name}: {e}")))?
-                .bytes()
-                .await
-                .map_err(|e| self.error(format!("cannot read {name}: {e}")))?;
+            let bytes = self.read(&name).await?;
             // A damaged kept manifest keeps everything: nothing is removed
             // on a guess.
             let Ok(m) = serde_json::from_slice::<Manifest>(&bytes) else {
@@ -257,6 +243,18 @@ impl ManifestStore {
             removed += 1;
         }
         Ok(removed)
+    }
+
+    /// The bytes of a file of the checkpoint.
+    async fn read(&self, relative: &str) -> Result<bytes::Bytes> {
+        let fail = |e: object_store::Error| self.error(format!("cannot read {relative}: {e}"));
+        self.store
+            .get(&self.child(relative))
+            .await
+            .map_err(fail)?
+            .bytes()
+            .await
+            .map_err(fail)
     }
 
     async fn delete(&self, relative: &str) -> Result<()> {
