@@ -405,7 +405,7 @@ fn state_tracker1_example_counts_every_word_so_far() {
     );
     let mut last: BTreeMap<String, i64> = BTreeMap::new();
     for (i, (t, rows)) in got.iter().enumerate() {
-        let counts: BTreeMap<String, i64> = rows.iter().map(|r| pair(r)).collect();
+        let counts = word_counts(rows);
         assert_eq!(
             counts.values().sum::<i64>(),
             20 * (i as i64 + 1),
@@ -436,7 +436,7 @@ fn state_tracker2_example_changes_agree_with_snapshots() {
     for (i, pair_of) in got.chunks(2).enumerate() {
         let (snapshot, changes) = (&pair_of[0], &pair_of[1]);
         assert_eq!(snapshot.0, (i as i64 + 1) * 1000);
-        let all: BTreeMap<String, i64> = snapshot.1.iter().map(|r| pair(r)).collect();
+        let all = word_counts(&snapshot.1);
         assert_eq!(all.values().sum::<i64>(), 10 * (i as i64 + 1));
         assert!(!changes.1.is_empty() && changes.1.len() <= all.len());
         for (w, n) in changes.1.iter().map(|r| pair(r)) {
@@ -617,9 +617,12 @@ fn checkpointed_job() -> tempfile::TempDir {
     dir
 }
 
-fn sluice_in(dir: &Path) -> Command {
+/// `sluice run --clock simulated --batches N job.sql` in `dir`.
+fn sluice_in(dir: &Path, batches: u64) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    c.args(["run", "--clock", "simulated", "--batches", "12", "job.sql"])
+    c.args(["run", "--clock", "simulated", "--batches"])
+        .arg(batches.to_string())
+        .arg("job.sql")
         .current_dir(dir);
     c
 }
@@ -627,7 +630,7 @@ fn sluice_in(dir: &Path) -> Command {
 #[test]
 fn killed_at_random_and_restarted_the_output_is_an_uninterrupted_runs() {
     let whole = checkpointed_job();
-    let o = sluice_in(whole.path()).output().unwrap();
+    let o = sluice_in(whole.path(), 12).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let expected = tree(&whole.path().join("out"));
     assert_eq!(
@@ -640,7 +643,7 @@ fn killed_at_random_and_restarted_the_output_is_an_uninterrupted_runs() {
     // its pipe a batch or two later: the kill lands mid-run.
     for kill_after in [1i64, 4, 7, 10] {
         let job = checkpointed_job();
-        let mut child = sluice_in(job.path())
+        let mut child = sluice_in(job.path(), 12)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -660,7 +663,7 @@ fn killed_at_random_and_restarted_the_output_is_an_uninterrupted_runs() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         drop(lines);
-        let again = sluice_in(job.path()).output().unwrap();
+        let again = sluice_in(job.path(), 12).output().unwrap();
         assert!(again.status.success(), "{}", stderr(&again));
         // The restart went on from the batch being written at the kill (its
         // console sink had not finished, so it was not committed) or a later
@@ -676,7 +679,7 @@ fn killed_at_random_and_restarted_the_output_is_an_uninterrupted_runs() {
             "killed after batch {kill_after}"
         );
         // Run once more: the stream has had its 12 batches.
-        let done = sluice_in(job.path()).output().unwrap();
+        let done = sluice_in(job.path(), 12).output().unwrap();
         assert!(done.status.success(), "{}", stderr(&done));
         assert_eq!(stdout(&done), "");
     }
@@ -690,7 +693,7 @@ fn checkpoints_refuse_what_they_cannot_resume() {
         format!("{CHECKPOINTED}\nCREATE STREAM totals AS SELECT word, count(*) AS n FROM words GROUP BY word EMIT CHANGES;\nCREATE SINK t FROM totals WITH (connector = 'console');"),
     )
     .unwrap();
-    let o = sluice_in(job.path()).output().unwrap();
+    let o = sluice_in(job.path(), 12).output().unwrap();
     assert!(!o.status.success());
     assert!(
         stderr(&o).contains("checkpoint ck: stream totals keeps state between batches (a window or EMIT), which checkpoints do not save yet"),
@@ -699,11 +702,7 @@ fn checkpoints_refuse_what_they_cannot_resume() {
     );
     // A source whose options changed does not take the old position.
     std::fs::write(job.path().join("job.sql"), CHECKPOINTED).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["run", "--clock", "simulated", "--batches", "2", "job.sql"])
-        .current_dir(job.path())
-        .output()
-        .unwrap();
+    let o = sluice_in(job.path(), 2).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     std::fs::rename(job.path().join("in"), job.path().join("input")).unwrap();
     std::fs::write(
@@ -711,7 +710,7 @@ fn checkpoints_refuse_what_they_cannot_resume() {
         CHECKPOINTED.replace("path = 'in'", "path = 'input'"),
     )
     .unwrap();
-    let o = sluice_in(job.path()).output().unwrap();
+    let o = sluice_in(job.path(), 12).output().unwrap();
     assert!(!o.status.success());
     assert!(
         stderr(&o).contains("checkpoint ck: source 'files' was replay WITH (connector = 'replay', path = 'in') and is now replay WITH (connector = 'replay', path = 'input'); its position does not apply; to start from scratch instead, remove or rename the checkpoint directory ck"),
@@ -729,7 +728,7 @@ fn checkpoints_refuse_what_they_cannot_resume() {
         "{\"vers",
     )
     .unwrap();
-    let o = sluice_in(job.path()).output().unwrap();
+    let o = sluice_in(job.path(), 12).output().unwrap();
     assert!(!o.status.success());
     assert!(
         stderr(&o).contains("checkpoint ck: manifest-00000000000000003000.json is damaged"),
