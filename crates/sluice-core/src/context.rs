@@ -69,6 +69,7 @@ struct RunSettings {
     start_ms: Option<i64>,
     max_batches: Option<u64>,
     checkpoint: Option<String>,
+    checkpoint_interval: Option<Duration>,
 }
 
 struct Job {
@@ -180,6 +181,27 @@ impl StreamingContext {
             );
         }
         self.settings().checkpoint = Some(location.to_string());
+        Ok(())
+    }
+
+    /// How often keyed state is saved whole in the checkpoint (between,
+    /// only what each batch changed is): Spark's `checkpoint(interval)`.
+    /// Default: every ten batches.
+    pub async fn checkpoint_interval(&self, interval: Duration) -> Result<()> {
+        if self.is_started().await {
+            return crate::config_err!(
+                "the job is running; SET checkpoint_interval before it starts"
+            );
+        }
+        let batch = self.inner.engine.lock().await.batch_interval;
+        if interval < batch || interval.as_millis() % batch.as_millis().max(1) != 0 {
+            return crate::config_err!(
+                "checkpoint_interval {} must be a multiple of the batch interval ({})",
+                format_duration(interval),
+                format_duration(batch)
+            );
+        }
+        self.settings().checkpoint_interval = Some(interval);
         Ok(())
     }
 
@@ -304,8 +326,13 @@ impl StreamingContext {
             let checkpoint = match &settings.checkpoint {
                 None => None,
                 Some(location) => {
-                    let c = Checkpointer::open(&engine, location).await?;
+                    let c = Checkpointer::open(&mut engine, location, settings.checkpoint_interval)
+                        .await?;
                     let resumed = c.resume(&engine).await?;
+                    if let Some(r) = resumed {
+                        let zero = r.zero_time(engine.batch_interval);
+                        engine.set_zero_time(zero);
+                    }
                     Some((Arc::new(c), resumed))
                 }
             };

@@ -113,6 +113,8 @@ pub struct Engine {
     /// The first batch's time minus the interval: every window's zero time.
     zero_time: Option<i64>,
     live_sources: LiveSources,
+    /// A checkpoint will ask stateful streams for their changes.
+    recording_state: bool,
 }
 
 impl Engine {
@@ -133,7 +135,25 @@ impl Engine {
             parallel_threshold: crate::plan::DEFAULT_PARALLEL_THRESHOLD,
             zero_time: None,
             live_sources: Arc::default(),
+            recording_state: false,
         }
+    }
+
+    /// Makes every stateful stream, and those added later, record what a
+    /// checkpoint saves.
+    pub async fn record_state(&mut self) {
+        self.recording_state = true;
+        for s in &self.streams {
+            if let Some(state) = &s.stateful {
+                state.lock().await.record_changes();
+            }
+        }
+    }
+
+    /// Sets the stream's first batch time minus the interval (a resumed
+    /// job's, which started before this process).
+    pub fn set_zero_time(&mut self, zero: i64) {
+        self.zero_time = Some(zero);
     }
 
     /// The slot and schema of a source or stream.
@@ -302,10 +322,13 @@ impl Engine {
     pub fn add_stateful_stream(
         &mut self,
         name: &str,
-        stream: StatefulStream,
+        mut stream: StatefulStream,
         definition: String,
     ) -> Result<()> {
         self.check_name_free(name, "stream")?;
+        if self.recording_state {
+            stream.record_changes();
+        }
         let plan = stream.plan().cloned();
         let schema = stream.schema();
         let slot = BatchSlot::new();

@@ -148,11 +148,16 @@ pub async fn process(
         };
         let info = match (info, &commits) {
             (Ok(info), Some(c)) => {
-                let entries = c.checkpoint.entries(&*engine.lock().await, &positions);
-                match entries {
+                let engine = engine.lock().await;
+                match c.checkpoint.entries(&engine, &positions) {
                     Ok(entries) => c
                         .checkpoint
-                        .commit(t, c.batches_before.saturating_add(done + 1), entries)
+                        .commit(
+                            &engine,
+                            t,
+                            c.batches_before.saturating_add(done + 1),
+                            entries,
+                        )
                         .await
                         .map(|()| info),
                     Err(e) => Err(e),

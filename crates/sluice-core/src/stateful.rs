@@ -15,6 +15,18 @@ use crate::slot::SlotContents;
 use crate::state::KeyedStream;
 use crate::state::function::KeyedFunction;
 use crate::window::WindowedStream;
+use crate::window::stream::WindowInputs;
+
+/// A stateful stream's share of a checkpoint commit.
+pub enum StateChanges {
+    /// A window's inputs since the last commit.
+    Window(WindowInputs),
+    /// Keyed state as a change batch; `full`: it replaces everything saved
+    /// before, else it applies on top.
+    Keyed { changes: RecordBatch, full: bool },
+    /// Nothing to save.
+    None,
+}
 
 /// A stream with state between batches.
 pub enum StatefulStream {
@@ -113,6 +125,74 @@ impl StatefulStream {
         }
     }
 
+    /// Keeps what a checkpoint will ask [`take_changes`](Self::take_changes) for.
+    pub fn record_changes(&mut self) {
+        match self {
+            Self::Window(w) => w.record_inputs(),
+            Self::Keyed(k) => k.record_changes(),
+            Self::Function(_) | Self::Snapshots { .. } => {}
+        }
+    }
+
+    /// What changed since the last call; `full`: the whole state where the
+    /// stream can give deltas (a window's inputs are always deltas, a Rust
+    /// function's state always whole).
+    pub fn take_changes(&mut self, full: bool) -> DFResult<StateChanges> {
+        Ok(match self {
+            Self::Window(w) => StateChanges::Window(w.take_inputs()),
+            Self::Keyed(k) => StateChanges::Keyed {
+                changes: k.take_changes(full)?,
+                full,
+            },
+            Self::Function(f) => StateChanges::Keyed {
+                changes: f.snapshot()?,
+                full: true,
+            },
+            Self::Snapshots { .. } => StateChanges::None,
+        })
+    }
+
+    /// Rebuilds the state from saved parts, oldest first, each a batch time
+    /// and its rows (a window's input, or a change batch).
+    pub async fn restore(
+        &mut self,
+        parts: Vec<(i64, Vec<RecordBatch>)>,
+        zero: i64,
+        interval: Duration,
+    ) -> DFResult<()> {
+        match self {
+            Self::Window(w) => w.replay(parts, zero, interval).await,
+            Self::Keyed(k) => {
+                let changes: Vec<RecordBatch> = parts.into_iter().flat_map(|(_, b)| b).collect();
+                k.restore(&changes)
+            }
+            Self::Function(f) => match parts.last() {
+                Some((t, batches)) => {
+                    for b in batches {
+                        f.restore(b, *t)?;
+                    }
+                    Ok(())
+                }
+                None => Ok(()),
+            },
+            Self::Snapshots { .. } => Ok(()),
+        }
+    }
+
+    /// What a checkpoint compares to know saved state fits this stream:
+    /// `(what, description)`.
+    pub fn signature(&self, interval: Duration) -> Vec<(&'static str, String)> {
+        match self {
+            Self::Window(w) => w.signature(interval),
+            Self::Keyed(k) => k.signature(),
+            Self::Function(f) => vec![
+                ("function", f.describe()),
+                ("state", describe_schema(&f.snapshot_schema())),
+            ],
+            Self::Snapshots { input, .. } => vec![("snapshots of", input.clone())],
+        }
+    }
+
     /// Bytes of state kept between batches.
     pub fn state_size(&self) -> usize {
         match self {
@@ -122,4 +202,14 @@ impl StatefulStream {
             Self::Snapshots { .. } => 0,
         }
     }
+}
+
+/// `name type, ...` of a schema's fields.
+pub fn describe_schema(schema: &arrow::datatypes::Schema) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| format!("{} {}", f.name(), f.data_type()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -112,6 +112,21 @@ impl StreamingContext {
                     set.value
                 )))
             }
+            "checkpoint_interval" => {
+                let d = parse_duration(&set.value).map_err(|m| {
+                    plan_error_at(format!("checkpoint_interval: {m}"), set.location)
+                })?;
+                self.checkpoint_interval(d).await.map_err(|e| {
+                    plan_error_at(
+                        format!("SET checkpoint_interval: {}", e.message()),
+                        set.location,
+                    )
+                })?;
+                Ok(StatementOutput::Done(format!(
+                    "checkpoint_interval = {}",
+                    sluice_sql::format_duration(d)
+                )))
+            }
             other => Err(plan_error_at(
                 format!("unknown setting '{other}'"),
                 set.location,

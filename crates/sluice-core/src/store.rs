@@ -18,7 +18,7 @@ use datafusion::execution::object_store::{
     DefaultObjectStoreRegistry, ObjectStoreRegistry, ObjectStoreUrl,
 };
 use datafusion::prelude::SessionContext;
-use object_store::ObjectStore;
+use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::memory::InMemory;
 use object_store::path::Path;
@@ -185,7 +185,29 @@ impl Location {
     pub fn child(&self, name: &str) -> Path {
         self.path.clone().join(name)
     }
+
+    /// Writes the file `name` under this location whole, in one put: a
+    /// reader sees the old file or the new one. A local put goes through
+    /// object_store's staging file `name#<n>`, which a process killed
+    /// mid-put leaves behind; the ones a replayed write finds are removed.
+    pub async fn put_whole(&self, name: &str, body: Vec<u8>) -> object_store::Result<()> {
+        self.store
+            .put(&self.child(name), object_store::PutPayload::from(body))
+            .await?;
+        if let Some(dir) = &self.local {
+            // One kill leaves #1; a put that found it staged as #2, ...
+            for n in 1..=STAGING_LEFTOVERS {
+                if std::fs::remove_file(dir.join(format!("{name}#{n}"))).is_err() {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
 }
+
+/// How many of a file's leftover staging files a put removes at most.
+const STAGING_LEFTOVERS: u32 = 8;
 
 #[cfg(test)]
 mod tests {

@@ -131,7 +131,7 @@ pub enum SluiceStatement {
 }
 
 /// sluice's own settings (`SET <name> = ...`).
-pub const SLUICE_SETTINGS: &[&str] = &["batch_interval", "checkpoint"];
+pub const SLUICE_SETTINGS: &[&str] = &["batch_interval", "checkpoint", "checkpoint_interval"];
 
 /// Parses one statement's tokens. Positions in errors are the script's.
 pub(crate) fn parse_statement_tokens(

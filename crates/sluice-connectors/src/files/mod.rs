@@ -15,7 +15,6 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::prelude::SessionContext;
-use object_store::{ObjectStoreExt, PutPayload};
 use parquet::arrow::ArrowWriter;
 use sluice_core::sink::{Sink, SinkContext, SinkFactory, SinkSpec};
 use sluice_core::{Result, SluiceError};
@@ -138,10 +137,10 @@ impl Sink for FileSink {
     async fn write(&mut self, batch_time: i64, batches: &[RecordBatch]) -> Result<()> {
         let location = resolve(&self.session, &self.path)?;
         let body = self.format.encode(&self.schema, batches, self.header)?;
-        let path = location.child(&self.file_name(batch_time));
+        let name = self.file_name(batch_time);
+        let path = location.child(&name);
         location
-            .store
-            .put(&path, PutPayload::from(body))
+            .put_whole(&name, body)
             .await
             .map_err(|e| SluiceError::Sink {
                 name: self.name.clone(),

@@ -12,7 +12,6 @@
 use arrow::array::RecordBatch;
 use async_trait::async_trait;
 use datafusion::prelude::SessionContext;
-use object_store::{ObjectStoreExt, PutPayload};
 use sluice_core::render::spark_rows;
 use sluice_core::sink::{Sink, SinkContext, SinkFactory, SinkSpec};
 use sluice_core::{Result, SluiceError};
@@ -70,11 +69,7 @@ impl Sink for TextSink {
             text.push_str(&row);
             text.push('\n');
         }
-        let put = |name: &'static str, body: Vec<u8>| {
-            let path = location.child(name);
-            let store = location.store.clone();
-            async move { store.put(&path, PutPayload::from(body)).await }
-        };
+        let put = |name: &'static str, body: Vec<u8>| location.put_whole(name, body);
         let fail = |e: object_store::Error| SluiceError::Sink {
             name: self.name.clone(),
             batch_time,

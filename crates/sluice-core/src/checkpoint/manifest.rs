@@ -22,7 +22,7 @@
 //!     "memory://job",
 //! );
 //! assert!(store.latest().await.unwrap().is_none(), "a new checkpoint");
-//! let m = Manifest::new("fingerprint", 2000, 2);
+//! let m = Manifest::new(2000, 2);
 //! store.commit(&m).await.unwrap();
 //! assert_eq!(store.latest().await.unwrap(), Some(m));
 //! # });
@@ -49,9 +49,6 @@ const SUFFIX: &str = ".json";
 pub struct Manifest {
     /// [`MANIFEST_VERSION`] when written.
     pub version: u32,
-    /// Identifies the job's stateful operators (names, keys, aggregates,
-    /// windows): a restart with an incompatible script is refused.
-    pub fingerprint: String,
     /// The batch this manifest completes.
     pub batch_time: i64,
     /// Batches completed since the stream's first, this one included.
@@ -59,18 +56,45 @@ pub struct Manifest {
     /// Each source's position after this batch (what it reads next), as the
     /// source describes it.
     pub sources: BTreeMap<String, serde_json::Value>,
+    /// Each stateful stream's saved state, by stream name.
+    #[serde(default)]
+    pub streams: BTreeMap<String, SavedState>,
     /// Data files this manifest needs, relative to the checkpoint directory.
     pub files: Vec<String>,
 }
 
+/// What a stateful stream saved: parts applied in order rebuild its state
+/// (a window's inputs still in it; keyed state's last full snapshot and the
+/// deltas since).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SavedState {
+    /// What the state fits (key, aggregates, window, columns): a restart
+    /// whose stream differs in any of these is refused.
+    pub signature: BTreeMap<String, String>,
+    pub parts: Vec<StatePart>,
+}
+
+/// One saved file of a stream's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatePart {
+    /// The batch it was written at.
+    pub batch_time: i64,
+    /// `input` (a window's input), `full` or `delta` (keyed state).
+    pub kind: String,
+    /// Relative to the checkpoint directory (Arrow IPC).
+    pub file: String,
+    pub rows: usize,
+    pub bytes: usize,
+}
+
 impl Manifest {
-    pub fn new(fingerprint: impl Into<String>, batch_time: i64, batches: u64) -> Self {
+    pub fn new(batch_time: i64, batches: u64) -> Self {
         Self {
             version: MANIFEST_VERSION,
-            fingerprint: fingerprint.into(),
             batch_time,
             batches,
             sources: BTreeMap::new(),
+            streams: BTreeMap::new(),
             files: Vec::new(),
         }
     }
@@ -245,8 +269,17 @@ impl ManifestStore {
         Ok(removed)
     }
 
+    /// Writes a data file of the checkpoint (one atomic put).
+    pub async fn write(&self, relative: &str, body: Vec<u8>) -> Result<()> {
+        self.store
+            .put(&self.child(relative), PutPayload::from(body))
+            .await
+            .map_err(|e| self.error(format!("cannot write {relative}: {e}")))?;
+        Ok(())
+    }
+
     /// The bytes of a file of the checkpoint.
-    async fn read(&self, relative: &str) -> Result<bytes::Bytes> {
+    pub async fn read(&self, relative: &str) -> Result<bytes::Bytes> {
         let fail = |e: object_store::Error| self.error(format!("cannot read {relative}: {e}"));
         self.store
             .get(&self.child(relative))
@@ -281,7 +314,7 @@ mod tests {
     }
 
     fn with_files(t: i64, files: &[&str]) -> Manifest {
-        let mut m = Manifest::new("fp", t, (t / 1000) as u64);
+        let mut m = Manifest::new(t, (t / 1000) as u64);
         m.sources
             .insert("lines".into(), serde_json::json!({ "files_taken": 3 }));
         m.files = files.iter().map(|f| f.to_string()).collect();

@@ -4,27 +4,29 @@
 //! `SET checkpoint = '<path or URL>'` (or [`StreamingContext::checkpoint`])
 //! makes the job commit a [`manifest`] after every batch that all its sinks
 //! have written: the batch time, the count of batches since the stream's
-//! first, and each source's position after it. A restarted job with the
-//! same checkpoint restores its sources and goes on with the next batch
-//! time: batch-named file sinks and the PostgreSQL sink with `key` then see
-//! each batch's output exactly once; other sinks may see the batch that was
-//! in progress at the crash twice.
-//!
-//! Being built in steps (issue 8). Not yet: state of windows and `EMIT`
-//! streams (a job with them is refused), the socket source's write-ahead
-//! log (refused), `sluice checkpoint inspect`.
+//! first, each source's position after it, and each stateful stream's saved
+//! state ([`state`]: a window's inputs, keyed state as snapshots and deltas).
+//! A restarted job with the same checkpoint restores its sources and
+//! streams and goes on with the next batch time: batch-named file sinks and
+//! the PostgreSQL sink with `key` then see each batch's output exactly
+//! once; other sinks may see the batch that was in progress at the crash
+//! twice.
 //!
 //! [`StreamingContext::checkpoint`]: crate::StreamingContext::checkpoint
 
 pub mod manifest;
+pub mod state;
 
-pub use manifest::{MANIFEST_VERSION, Manifest, ManifestStore};
+pub use manifest::{MANIFEST_VERSION, Manifest, ManifestStore, SavedState, StatePart};
 
 use std::collections::BTreeMap;
+
+use std::time::Duration;
 
 use crate::engine::Engine;
 use crate::error::{Result, SluiceError};
 use crate::store::resolve;
+use state::StreamStates;
 
 /// Manifests kept (and the data files they name); older ones are removed
 /// every [`CLEAN_EVERY`] batches.
@@ -36,7 +38,7 @@ pub const CLEAN_EVERY: u64 = 10;
 pub struct Checkpointer {
     manifests: ManifestStore,
     display: String,
-    fingerprint: String,
+    streams: std::sync::Mutex<StreamStates>,
 }
 
 /// Where a restarted job goes on from.
@@ -48,16 +50,31 @@ pub struct Resume {
     pub batches: u64,
 }
 
+impl Resume {
+    /// The stream's first batch time minus the interval (windows count
+    /// their slides from it).
+    pub fn zero_time(&self, interval: Duration) -> i64 {
+        let ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+        self.batch_time
+            .saturating_sub(ms.saturating_mul(i64::try_from(self.batches).unwrap_or(i64::MAX)))
+    }
+}
+
 impl Checkpointer {
     /// Opens the checkpoint at `location` for the job `engine` holds, which
-    /// must be one a checkpoint can resume: every source reports a position,
-    /// and (for now) no stream keeps state between batches.
-    pub async fn open(engine: &Engine, location: &str) -> Result<Self> {
+    /// must be one a checkpoint can resume: every source reports a
+    /// position. Stateful streams record their changes from now on (and
+    /// those added later, from their start). `interval`: how often keyed
+    /// state is saved whole (`checkpoint_interval`).
+    pub async fn open(
+        engine: &mut Engine,
+        location: &str,
+        interval: Option<Duration>,
+    ) -> Result<Self> {
         let refuse = |message: String| SluiceError::Checkpoint {
             location: location.to_string(),
             message,
         };
-        refuse_stateful(engine).map_err(refuse)?;
         for s in &engine.sources {
             if s.source.lock().await.position().is_none() {
                 return Err(refuse(format!(
@@ -67,11 +84,19 @@ impl Checkpointer {
             }
         }
         let at = resolve(&engine.session, location)?;
+        engine.record_state().await;
         Ok(Self {
             manifests: ManifestStore::new(at.store, at.path, location),
             display: location.to_string(),
-            fingerprint: String::new(),
+            streams: std::sync::Mutex::new(StreamStates {
+                saved: BTreeMap::new(),
+                snapshot_every: state::snapshot_every(interval, engine.batch_interval),
+            }),
         })
+    }
+
+    fn streams(&self) -> std::sync::MutexGuard<'_, StreamStates> {
+        self.streams.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn error(&self, message: String) -> SluiceError {
@@ -84,17 +109,15 @@ impl Checkpointer {
         }
     }
 
-    /// Restores every source from the last completed batch's manifest;
-    /// `None` for a new checkpoint. A source must be the one the checkpoint
-    /// knew (same connector and options); one the script no longer has is
-    /// noted in the log; a new one starts fresh.
+    /// Restores every source and stateful stream from the last completed
+    /// batch's manifest; `None` for a new checkpoint. A source must be the
+    /// one the checkpoint knew (same connector and options), a stateful
+    /// stream must have the same key, aggregates, window and columns; one
+    /// the script no longer has is noted in the log; a new one starts fresh.
     pub async fn resume(&self, engine: &Engine) -> Result<Option<Resume>> {
         let Some(manifest) = self.manifests.latest().await? else {
             return Ok(None);
         };
-        if manifest.fingerprint != self.fingerprint {
-            return Err(self.error("it was written by a job with other stateful streams".into()));
-        }
         let interval = i64::try_from(engine.batch_interval.as_millis()).unwrap_or(i64::MAX);
         if interval <= 0 || manifest.batch_time.rem_euclid(interval) != 0 {
             return Err(self.error(format!(
@@ -128,10 +151,52 @@ impl Checkpointer {
                 .restore(&entry["position"])
                 .map_err(|e| self.error(e.message()))?;
         }
-        Ok(Some(Resume {
+        let resume = Resume {
             batch_time: manifest.batch_time,
             batches: manifest.batches,
-        }))
+        };
+        self.resume_streams(engine, &manifest, resume.zero_time(engine.batch_interval))
+            .await?;
+        Ok(Some(resume))
+    }
+
+    /// Checks every saved stream against the script's, then rebuilds them.
+    async fn resume_streams(&self, engine: &Engine, manifest: &Manifest, zero: i64) -> Result<()> {
+        let mut kept = BTreeMap::new();
+        for (name, saved) in &manifest.streams {
+            let Some(now) = state::signature(engine, name).await else {
+                log::warn!(
+                    "checkpoint {}: stream '{name}' no longer keeps state in the job; its saved state is dropped",
+                    self.display
+                );
+                continue;
+            };
+            if let Some(change) = state::difference(&saved.signature, &now) {
+                return Err(self.error(format!(
+                    "stream '{name}' keeps state, and {change}: its saved state does not apply"
+                )));
+            }
+            kept.insert(name.clone(), saved.clone());
+        }
+        for (name, saved) in &kept {
+            let read = |file: String| async move {
+                self.manifests.read(&file).await.map_err(|e| e.message())
+            };
+            state::restore(engine, name, saved, zero, read)
+                .await
+                .map_err(|m| self.error(m))?;
+        }
+        for s in &engine.streams {
+            if s.stateful.is_some() && !kept.contains_key(&s.name) {
+                log::info!(
+                    "checkpoint {}: stream '{}' is new; its state starts empty",
+                    self.display,
+                    s.name
+                );
+            }
+        }
+        self.streams().saved = kept;
+        Ok(())
     }
 
     /// What the manifest says of each source: its connector, options and
@@ -142,7 +207,6 @@ impl Checkpointer {
         engine: &Engine,
         positions: &[(String, Option<serde_json::Value>)],
     ) -> Result<BTreeMap<String, serde_json::Value>> {
-        refuse_stateful(engine).map_err(|m| self.error(m))?;
         let mut out = BTreeMap::new();
         for (name, position) in positions {
             // Dropped since the cut: nothing to resume.
@@ -168,16 +232,42 @@ impl Checkpointer {
     }
 
     /// Commits batch `batch_time`, the `batches`-th since the stream's first,
-    /// with the sources' positions after it.
+    /// with the sources' positions after it and what the stateful streams
+    /// of `engine` changed: their files first, then the manifest.
     pub async fn commit(
         &self,
+        engine: &Engine,
         batch_time: i64,
         batches: u64,
         sources: BTreeMap<String, serde_json::Value>,
     ) -> Result<()> {
-        let mut manifest = Manifest::new(self.fingerprint.clone(), batch_time, batches);
+        let collected = {
+            let streams = std::mem::take(&mut *self.streams());
+            let collected = streams.collect(engine, batch_time).await;
+            *self.streams() = streams;
+            collected
+        };
+        let (files, states) = collected.map_err(|message| SluiceError::Checkpoint {
+            location: self.display.clone(),
+            message: format!("batch {batch_time} ms: {message}"),
+        })?;
+        futures::future::try_join_all(
+            files
+                .into_iter()
+                .map(|(name, body)| async move { self.manifests.write(&name, body).await }),
+        )
+        .await?;
+        let mut manifest = Manifest::new(batch_time, batches);
         manifest.sources = sources;
+        manifest.files = states
+            .values()
+            .flat_map(|s| s.parts.iter().map(|p| p.file.clone()))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        manifest.streams = states.clone();
         self.manifests.commit(&manifest).await?;
+        self.streams().committed(states);
         // Committed: a failed clean-up only leaves old files behind.
         if batches % CLEAN_EVERY == 0
             && let Err(e) = self.manifests.clean(KEEP_MANIFESTS).await
@@ -186,21 +276,4 @@ impl Checkpointer {
         }
         Ok(())
     }
-}
-
-/// Windows and `EMIT` streams: their state is not saved yet.
-fn refuse_stateful(engine: &Engine) -> std::result::Result<(), String> {
-    let stateful: Vec<&str> = engine
-        .streams
-        .iter()
-        .filter(|s| s.stateful.is_some())
-        .map(|s| s.name.as_str())
-        .collect();
-    if stateful.is_empty() {
-        return Ok(());
-    }
-    Err(format!(
-        "stream {} keeps state between batches (a window or EMIT), which checkpoints do not save yet; remove SET checkpoint to run it without one",
-        stateful.join(", ")
-    ))
 }

@@ -204,6 +204,10 @@ pub trait KeyedFunction: Send {
     /// Every key and its state (Spark's `stateSnapshots()`).
     fn snapshot(&self) -> DFResult<RecordBatch>;
     fn snapshot_schema(&self) -> SchemaRef;
+    /// Puts back the keys and states of a [`snapshot`](Self::snapshot)
+    /// (from a checkpoint), as touched at `t`; `initial_state` is not
+    /// applied again.
+    fn restore(&mut self, snapshot: &RecordBatch, t: i64) -> DFResult<()>;
     /// Keys with state.
     fn keys(&self) -> usize;
     /// Bytes of state: a lower bound (the values' own heap is not counted).
@@ -646,6 +650,23 @@ where
 
     fn snapshot_schema(&self) -> SchemaRef {
         Arc::clone(&self.snapshot_schema)
+    }
+
+    fn restore(&mut self, snapshot: &RecordBatch, t: i64) -> DFResult<()> {
+        let k = self.keys_out.fields.len();
+        let unreadable = |what: &str, e: String| {
+            exec_datafusion_err!("'{}': saved {what} do not read back: {e}", self.name)
+        };
+        let keys = Columns::<K>::read(&self.keys_out.fields, &snapshot.columns()[..k])
+            .map_err(|e| unreadable("keys", e))?;
+        let states = Columns::<S>::read(&self.states.fields, &snapshot.columns()[k..])
+            .map_err(|e| unreadable("states", e))?;
+        self.seeded = true;
+        for (key, state) in keys.into_iter().zip(states) {
+            let p = self.partition_of(&key);
+            let _ = self.partitions[p].call(key, t, |_, s| s.value = Some(state));
+        }
+        Ok(())
     }
 
     fn keys(&self) -> usize {

@@ -51,6 +51,11 @@ impl IdleKeys {
             .push_back((t, keys.iter().map(|&k| k as u32).collect()));
     }
 
+    /// When key `k` last got rows, if it has not been taken since.
+    pub fn last_touch(&self, k: usize) -> Option<i64> {
+        self.touched.get(k).copied().filter(|&t| t != i64::MIN)
+    }
+
     /// The keys whose last touch is before `threshold` and that `live`
     /// says still have state, each once; they are forgotten.
     pub fn take_before(&mut self, threshold: i64, live: impl Fn(usize) -> bool) -> Vec<usize> {

@@ -73,6 +73,8 @@ pub struct KeyedStream {
     result_slot: Arc<BatchSlot>,
     /// Aggregates as written, for EXPLAIN.
     names: Vec<String>,
+    /// Key and aggregates, for a checkpoint.
+    signature: Vec<(&'static str, String)>,
     timeout_ms: Option<i64>,
     /// Seed states, put in at the first batch.
     seed: Option<RecordBatch>,
@@ -166,6 +168,7 @@ impl KeyedStream {
             plan,
             result_slot,
             names: lowered.calls.iter().map(|c| c.name.clone()).collect(),
+            signature: split.signature(),
             timeout_ms: options
                 .timeout
                 .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
@@ -368,6 +371,41 @@ impl KeyedStream {
     /// Bytes of state.
     pub fn state_size(&self) -> usize {
         self.store.size()
+    }
+
+    /// Records the store's changes from now on, for a checkpoint.
+    pub fn record_changes(&mut self) {
+        self.store.record_changes();
+    }
+
+    /// The store's changes since the last call, or (`full`) all its state;
+    /// a change batch ([`super::changelog`]).
+    pub fn take_changes(&mut self, full: bool) -> DFResult<RecordBatch> {
+        if full {
+            self.store.full_changes()
+        } else {
+            self.store.take_changes()
+        }
+    }
+
+    /// Applies saved change batches in order (a full one, then deltas); the
+    /// `initial_state` seed is in them already.
+    pub fn restore(&mut self, changes: &[RecordBatch]) -> DFResult<()> {
+        self.seed = None;
+        for c in changes {
+            self.store.apply_changes(c)?;
+        }
+        Ok(())
+    }
+
+    /// What a checkpoint compares to know saved state still fits.
+    pub fn signature(&self) -> Vec<(&'static str, String)> {
+        let mut out = self.signature.clone();
+        out.push((
+            "state",
+            crate::stateful::describe_schema(&self.batch_plan.schema()),
+        ));
+        out
     }
 }
 

@@ -17,6 +17,7 @@
 //! snapshot is its keys and states serialized to Arrow.
 
 pub mod api;
+pub mod changelog;
 pub mod evict;
 pub mod function;
 pub mod idle;

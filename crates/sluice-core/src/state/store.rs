@@ -36,11 +36,12 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::interleave;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Int8Type, Int64Type, SchemaRef};
 use datafusion::error::Result as DFResult;
 
+use super::changelog::{ChangeLog, OP_COLUMN, PUT, TOUCHED_COLUMN, change_schema};
 use super::idle::IdleKeys;
 use crate::window::additive::retain_by;
 use crate::window::keys::WindowKeys;
@@ -77,6 +78,8 @@ pub struct StateStore {
     scratch: Vec<usize>,
     /// When each key last got rows, if kept (for timeouts).
     idle: Option<IdleKeys>,
+    /// What changed since a checkpoint last asked, if one will.
+    changes: Option<ChangeLog>,
 }
 
 impl StateStore {
@@ -96,7 +99,97 @@ impl StateStore {
             lookups: 0,
             scratch: Vec::new(),
             idle: None,
+            changes: None,
         })
+    }
+
+    /// Records every change from now on, for [`take_changes`](Self::take_changes).
+    pub fn record_changes(&mut self) {
+        self.changes = Some(ChangeLog::new(&self.schema, self.key_columns));
+    }
+
+    /// What changed since the last call (or [`record_changes`](Self::record_changes)),
+    /// as a change batch ([`super::changelog`]).
+    pub fn take_changes(&mut self) -> DFResult<RecordBatch> {
+        match self.changes.as_mut() {
+            Some(log) => log.take(),
+            None => Ok(RecordBatch::new_empty(change_schema(&self.schema))),
+        }
+    }
+
+    /// Every key's state as a change batch of puts, with when each key last
+    /// got rows; the recorded changes are dropped (this covers them).
+    pub fn full_changes(&mut self) -> DFResult<RecordBatch> {
+        let (rows, keys) = self.snapshot_with_keys()?;
+        if let Some(log) = self.changes.as_mut() {
+            log.clear();
+        }
+        let log = ChangeLog::new(&self.schema, self.key_columns);
+        let idle = self.idle.as_ref();
+        log.puts(&rows, |i| idle.and_then(|idle| idle.last_touch(keys[i])))
+    }
+
+    /// Applies a change batch (a delta or a full snapshot), as if its puts
+    /// and removals happened again in order.
+    pub fn apply_changes(&mut self, changes: &RecordBatch) -> DFResult<()> {
+        let expected = change_schema(&self.schema);
+        let fits = changes.num_columns() == expected.fields().len()
+            && changes
+                .schema()
+                .fields()
+                .iter()
+                .zip(expected.fields())
+                .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+        if !fits {
+            return datafusion::common::plan_err!(
+                "saved state has columns {}, the stream's state has {}",
+                crate::stateful::describe_schema(&changes.schema()),
+                crate::stateful::describe_schema(&expected)
+            );
+        }
+        // What is applied is not a change of this run's.
+        let recording = self.changes.take();
+        let applied = self.apply_runs(changes);
+        self.changes = recording;
+        applied
+    }
+
+    fn apply_runs(&mut self, changes: &RecordBatch) -> DFResult<()> {
+        let op_at = changes.schema().index_of(OP_COLUMN)?;
+        let touched_at = changes.schema().index_of(TOUCHED_COLUMN)?;
+        let ops = changes.column(op_at).as_primitive::<Int8Type>();
+        let touched = changes.column(touched_at).as_primitive::<Int64Type>();
+        let state: Vec<usize> = (0..op_at).collect();
+        let mut start = 0;
+        while start < changes.num_rows() {
+            let op = ops.value(start);
+            let mut end = start + 1;
+            while end < changes.num_rows() && ops.value(end) == op {
+                end += 1;
+            }
+            let run = changes.slice(start, end - start).project(&state)?;
+            let keys = &run.columns()[..self.key_columns];
+            if op == PUT {
+                let found = self.find(keys, run.num_rows())?;
+                if let Some(idle) = self.idle.as_mut() {
+                    // Touches in time order, as the queue wants them.
+                    let mut by_time: Vec<(i64, usize)> = (start..end)
+                        .filter(|&i| touched.is_valid(i))
+                        .map(|i| (touched.value(i), found[i - start]))
+                        .collect();
+                    by_time.sort_unstable();
+                    for group in by_time.chunk_by(|a, b| a.0 == b.0) {
+                        let keys: Vec<usize> = group.iter().map(|(_, k)| *k).collect();
+                        idle.touch(&keys, group[0].0);
+                    }
+                }
+                self.put(&found, &run)?;
+            } else {
+                self.remove(keys, run.num_rows())?;
+            }
+            start = end;
+        }
+        Ok(())
     }
 
     /// Also keeps when each key last got rows ([`put_at`](Self::put_at)),
@@ -180,6 +273,9 @@ impl StateStore {
             idle.touch(keys, t);
         }
         let batch = RecordBatch::try_new(Arc::clone(&self.schema), batch.columns().to_vec())?;
+        if let Some(log) = self.changes.as_mut() {
+            log.put(&batch, t);
+        }
         if keys.len() != batch.num_rows() {
             return datafusion::common::internal_err!(
                 "state store: {} rows for {} keys",
@@ -202,6 +298,9 @@ impl StateStore {
     /// Drops the state of the keys in `key_columns` (an evicted key starts
     /// fresh if it comes back).
     pub fn remove(&mut self, key_columns: &[ArrayRef], rows: usize) -> DFResult<()> {
+        if let Some(log) = self.changes.as_mut() {
+            log.remove(key_columns, rows);
+        }
         self.index(key_columns, rows)?;
         for &k in &self.scratch {
             if std::mem::replace(&mut self.location[k], NOWHERE) != NOWHERE {
@@ -225,19 +324,28 @@ impl StateStore {
             self.location[k] = NOWHERE;
             self.live -= 1;
         }
+        if let Some(log) = self.changes.as_mut() {
+            log.remove(&rows.columns()[..self.key_columns], rows.num_rows());
+        }
         self.compact_if_needed()?;
         Ok(rows)
     }
 
     /// Every key's current row.
     pub fn snapshot(&self) -> DFResult<RecordBatch> {
-        let at: Vec<(usize, usize)> = self
+        Ok(self.snapshot_with_keys()?.0)
+    }
+
+    /// Every key's current row, and each row's key index.
+    fn snapshot_with_keys(&self) -> DFResult<(RecordBatch, Vec<usize>)> {
+        let (keys, at): (Vec<usize>, Vec<(usize, usize)>) = self
             .location
             .iter()
-            .filter(|&&l| l != NOWHERE)
-            .map(|&l| unpack(l))
-            .collect();
-        self.gather(&at)
+            .enumerate()
+            .filter(|(_, l)| **l != NOWHERE)
+            .map(|(k, &l)| (k, unpack(l)))
+            .unzip();
+        Ok((self.gather(&at)?, keys))
     }
 
     fn gather(&self, at: &[(usize, usize)]) -> DFResult<RecordBatch> {
@@ -447,6 +555,67 @@ mod tests {
                 last.remove(&k);
             }
             assert_eq!(store.len(), last.len(), "at {t}");
+        }
+    }
+
+    /// Random puts, removals and timeouts recorded as deltas, with a full
+    /// snapshot every few: a store rebuilt from the last full snapshot and
+    /// the deltas since holds the same keys, states and idle times.
+    #[test]
+    fn changes_rebuild_the_store() {
+        let mut seed = 23u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let mut store = StateStore::new(schema(), 1).unwrap().with_idle_tracking();
+        store.record_changes();
+        let mut saved: Vec<RecordBatch> = Vec::new();
+        for t in 1..300i64 {
+            let mut ks: Vec<i64> = (0..next(60)).map(|_| next(500) as i64).collect();
+            ks.sort();
+            ks.dedup();
+            let b = RecordBatch::try_new(
+                schema(),
+                vec![
+                    Arc::new(Int64Array::from(ks.clone())),
+                    Arc::new(Int64Array::from(vec![t; ks.len()])),
+                ],
+            )
+            .unwrap();
+            let keys = store.find(&b.columns()[..1], b.num_rows()).unwrap();
+            store.put_at(&keys, &b, Some(t)).unwrap();
+            let gone: Vec<i64> = (0..next(10)).map(|_| next(500) as i64).collect();
+            let n = gone.len();
+            store
+                .remove(&[Arc::new(Int64Array::from(gone))], n)
+                .unwrap();
+            store.take_idle(t - 1 - next(30) as i64).unwrap();
+            if t % 7 == 0 {
+                saved = vec![store.full_changes().unwrap()];
+            } else {
+                saved.push(store.take_changes().unwrap());
+            }
+            let mut rebuilt = StateStore::new(schema(), 1).unwrap().with_idle_tracking();
+            for c in &saved {
+                rebuilt.apply_changes(c).unwrap();
+            }
+            // Keys, states and last touches (the log was just taken, so
+            // full_changes drops nothing).
+            let triples = |s: &mut StateStore| {
+                let b = s.full_changes().unwrap();
+                let touched = b.column(3).as_primitive::<Int64Type>().clone();
+                let mut out: Vec<_> = pairs(&b.project(&[0, 1]).unwrap())
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (k, v))| (k, v, touched.is_valid(i).then(|| touched.value(i))))
+                    .collect();
+                out.sort();
+                out
+            };
+            assert_eq!(triples(&mut rebuilt), triples(&mut store), "at {t}");
         }
     }
 }

@@ -41,6 +41,24 @@ pub struct AggregateSplit {
     pub schema: DFSchemaRef,
 }
 
+impl AggregateSplit {
+    /// The key and aggregates as written (after analysis): what a
+    /// checkpoint compares to know saved state still fits.
+    pub fn signature(&self) -> Vec<(&'static str, String)> {
+        let list = |exprs: &[Expr]| {
+            exprs
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        vec![
+            ("key", list(&self.keys)),
+            ("aggregates", list(&self.aggregates)),
+        ]
+    }
+}
+
 /// Cuts `plan` (an analyzed plan reading the window table `window_table`)
 /// or says why it cannot be incremental.
 pub fn split_aggregate(plan: &LogicalPlan, window_table: &str) -> Result<AggregateSplit, String> {

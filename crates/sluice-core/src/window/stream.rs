@@ -50,6 +50,19 @@ pub struct WindowedStream {
     evaluation: Evaluation,
     /// How many panes (input batches with rows) a window spans.
     panes: usize,
+    /// What a checkpoint compares: the key and aggregates, when incremental.
+    signature: Vec<(&'static str, String)>,
+    /// With a checkpoint: the inputs taken since it last asked.
+    recorded: Option<Vec<(i64, Arc<Vec<RecordBatch>>)>>,
+    /// The start of the last batch's window: inputs at or before it have left.
+    leaving: i64,
+}
+
+/// A window's share of a checkpoint: its inputs since the last one, and
+/// the time at or before which inputs have left the window.
+pub struct WindowInputs {
+    pub inputs: Vec<(i64, Arc<Vec<RecordBatch>>)>,
+    pub leaving: i64,
 }
 
 /// The name of the table the aggregate's values are read from.
@@ -79,6 +92,9 @@ impl WindowedStream {
                             plan,
                             evaluation,
                             panes,
+                            signature: split.signature(),
+                            recorded: None,
+                            leaving: i64::MIN,
                         });
                     }
                     Err(e) => format!("the aggregate could not be split: {}", e.strip_backtrace()),
@@ -98,6 +114,9 @@ impl WindowedStream {
                 kept: VecDeque::new(),
             },
             panes,
+            signature: Vec::new(),
+            recorded: None,
+            leaving: i64::MIN,
         })
     }
 
@@ -146,6 +165,12 @@ impl WindowedStream {
     ) -> DFResult<Option<Vec<RecordBatch>>> {
         let (start, end) = self.spec.bounds(t);
         let emits = self.spec.emits_at(t, zero, interval);
+        if let Some(recorded) = self.recorded.as_mut()
+            && input.rows > 0
+        {
+            recorded.push((t, Arc::clone(&input.batches)));
+        }
+        self.leaving = start;
         match &mut self.evaluation {
             Evaluation::Incremental {
                 aggregate,
@@ -205,6 +230,66 @@ impl WindowedStream {
                 out.map(Some)
             }
         }
+    }
+
+    /// Records each batch's input from now on, for [`take_inputs`](Self::take_inputs).
+    pub fn record_inputs(&mut self) {
+        self.recorded = Some(Vec::new());
+    }
+
+    /// The inputs taken since the last call: a window's state is the inputs
+    /// still in it, so a checkpoint keeps each until it leaves.
+    pub fn take_inputs(&mut self) -> WindowInputs {
+        WindowInputs {
+            inputs: self
+                .recorded
+                .as_mut()
+                .map(std::mem::take)
+                .unwrap_or_default(),
+            leaving: self.leaving,
+        }
+    }
+
+    /// Takes in saved inputs again (oldest first), to be where it was after
+    /// them; nothing is emitted.
+    pub async fn replay(
+        &mut self,
+        inputs: Vec<(i64, Vec<RecordBatch>)>,
+        zero: i64,
+        interval: Duration,
+    ) -> DFResult<()> {
+        let recorded = self.recorded.take();
+        let mut result = Ok(());
+        for (t, batches) in inputs {
+            let rows = batches.iter().map(|b| b.num_rows()).sum();
+            let contents = SlotContents {
+                batch_time: t,
+                batches: Arc::new(batches),
+                rows,
+                ..Default::default()
+            };
+            if let Err(e) = self.run(t, zero, interval, &contents).await {
+                result = Err(e);
+                break;
+            }
+        }
+        self.recorded = recorded;
+        result
+    }
+
+    /// What a checkpoint compares to know its saved inputs still fit.
+    pub fn signature(&self, interval: Duration) -> Vec<(&'static str, String)> {
+        let mut out = vec![(
+            "window",
+            format!(
+                "window({}, '{}', '{}')",
+                self.spec.input,
+                sluice_sql::format_duration(self.spec.length),
+                sluice_sql::format_duration(self.spec.slide_or(interval))
+            ),
+        )];
+        out.extend(self.signature.iter().cloned());
+        out
     }
 
     /// What EXPLAIN says of the window: `(item, detail)` rows.

@@ -1,0 +1,383 @@
+//! Checkpoints as a user meets them: a job killed with `kill -9` at random
+//! moments and restarted writes what an uninterrupted run writes, windows
+//! and keyed state included; script changes that keep the checkpoint and
+//! those that cannot; damaged checkpoints.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+mod common;
+use common::{batches, stderr, stdout};
+
+/// Every file under `dir`, by relative path, with its contents.
+fn tree(dir: &Path) -> BTreeMap<String, String> {
+    walk(dir)
+        .into_iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(dir.join(&f)).unwrap();
+            (f, text)
+        })
+        .collect()
+}
+
+/// Every file under `dir`, relative, with `/` separators.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+const CHECKPOINTED: &str = "
+SET checkpoint = 'ck';
+CREATE SOURCE files WITH (connector = 'replay', path = 'in');
+CREATE STREAM words AS SELECT unnest(string_to_array(value, ' ')) AS word FROM files;
+CREATE STREAM counts AS SELECT word, count(*) AS n FROM words GROUP BY word ORDER BY word;
+CREATE SINK saved FROM counts WITH (connector = 'text', path = 'out/counts');
+CREATE SINK show FROM words WITH (connector = 'console', rows = 100000);
+";
+
+/// A job directory: the script, 12 input files (one batch each).
+fn checkpointed_job() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("job.sql"), CHECKPOINTED).unwrap();
+    std::fs::create_dir(dir.path().join("in")).unwrap();
+    for f in 0..12 {
+        // 40,000 words a batch: its console output (> 64 KiB) fills the
+        // pipe, so a job whose output is not read blocks mid-batch.
+        let lines: Vec<String> = (0..20_000)
+            .map(|i| format!("w{} w{}", (i * (f + 1)) % 37, (i + f) % 11))
+            .collect();
+        std::fs::write(dir.path().join(format!("in/{f:02}.txt")), lines.join("\n")).unwrap();
+    }
+    dir
+}
+
+/// `sluice run --clock simulated --batches N job.sql` in `dir`.
+fn sluice_in(dir: &Path, batches: u64) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    c.args(["run", "--clock", "simulated", "--batches"])
+        .arg(batches.to_string())
+        .arg("job.sql")
+        .current_dir(dir);
+    c
+}
+
+#[test]
+fn killed_at_random_and_restarted_the_output_is_an_uninterrupted_runs() {
+    let whole = checkpointed_job();
+    let o = sluice_in(whole.path(), 12).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let expected = tree(&whole.path().join("out"));
+    assert_eq!(
+        expected.len(),
+        24,
+        "12 batches: part-00000 and _SUCCESS each"
+    );
+
+    // Console output is not read past the kill point, so the job blocks on
+    // its pipe a batch or two later: the kill lands mid-run.
+    for kill_after in [1i64, 4, 7, 10] {
+        let job = checkpointed_job();
+        let mut child = sluice_in(job.path(), 12)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines =
+            std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+        let mark = format!("Time: {} ms", kill_after * 1000);
+        for line in lines.by_ref() {
+            if line.unwrap() == mark {
+                break;
+            }
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the job ended before the kill (after batch {kill_after})"
+        );
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        drop(lines);
+        let again = sluice_in(job.path(), 12).output().unwrap();
+        assert!(again.status.success(), "{}", stderr(&again));
+        // The restart went on from the batch being written at the kill (its
+        // console sink had not finished, so it was not committed) or a later
+        // one: it did not start over.
+        let resumed_from = batches(&stdout(&again)).first().map(|b| b.0);
+        assert!(
+            resumed_from.is_some_and(|t| t >= kill_after * 1000),
+            "killed after batch {kill_after}, resumed from {resumed_from:?}"
+        );
+        assert_eq!(
+            tree(&job.path().join("out")),
+            expected,
+            "killed after batch {kill_after}"
+        );
+        // Run once more: the stream has had its 12 batches.
+        let done = sluice_in(job.path(), 12).output().unwrap();
+        assert!(done.status.success(), "{}", stderr(&done));
+        assert_eq!(stdout(&done), "");
+    }
+}
+
+#[test]
+fn checkpoints_refuse_what_they_cannot_resume() {
+    let job = checkpointed_job();
+    // A source whose options changed does not take the old position.
+    std::fs::write(job.path().join("job.sql"), CHECKPOINTED).unwrap();
+    let o = sluice_in(job.path(), 2).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::rename(job.path().join("in"), job.path().join("input")).unwrap();
+    std::fs::write(
+        job.path().join("job.sql"),
+        CHECKPOINTED.replace("path = 'in'", "path = 'input'"),
+    )
+    .unwrap();
+    let o = sluice_in(job.path(), 12).output().unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("checkpoint ck: source 'files' was replay WITH (connector = 'replay', path = 'in') and is now replay WITH (connector = 'replay', path = 'input'); its position does not apply; to start from scratch instead, remove or rename the checkpoint directory ck"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(job.path().join("ck")).unwrap();
+    std::fs::remove_dir_all(job.path().join("out")).unwrap();
+    std::fs::rename(job.path().join("input"), job.path().join("in")).unwrap();
+    // A damaged manifest stops the job before anything runs.
+    std::fs::write(job.path().join("job.sql"), CHECKPOINTED).unwrap();
+    std::fs::create_dir_all(job.path().join("ck")).unwrap();
+    std::fs::write(
+        job.path().join("ck/manifest-00000000000000003000.json"),
+        "{\"vers",
+    )
+    .unwrap();
+    let o = sluice_in(job.path(), 12).output().unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("checkpoint ck: manifest-00000000000000003000.json is damaged"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!job.path().join("out").exists(), "nothing ran");
+}
+
+/// Windows (incremental, recomputed, sliding), running totals with
+/// `EMIT CHANGES` and a timeout, and `EMIT SNAPSHOT`, each into a
+/// batch-named text sink; keyed state saved whole every 3 batches.
+const STATEFUL: &str = "
+SET checkpoint = 'ck';
+SET checkpoint_interval = '3 seconds';
+CREATE SOURCE files WITH (connector = 'replay', path = 'in');
+CREATE STREAM words AS SELECT unnest(string_to_array(value, ' ')) AS word FROM files;
+CREATE STREAM recent AS
+  SELECT word, count(*) AS n FROM window(words, '3 seconds', '1 second') GROUP BY word ORDER BY word;
+CREATE STREAM longer AS
+  SELECT word, count(*) AS n, max(length(word)) AS longest
+  FROM window(words, '4 seconds', '2 seconds') GROUP BY word ORDER BY word;
+CREATE STREAM kinds AS SELECT count(DISTINCT word) AS kinds FROM window(words, '5 seconds', '1 second');
+CREATE STREAM totals WITH (state_timeout = '3 seconds') AS
+  SELECT word, count(*) AS n FROM words GROUP BY word ORDER BY word EMIT CHANGES;
+CREATE STREAM everything AS
+  SELECT word, count(*) AS n FROM words GROUP BY word ORDER BY word EMIT SNAPSHOT;
+CREATE SINK a FROM recent WITH (connector = 'text', path = 'out/recent');
+CREATE SINK b FROM longer WITH (connector = 'text', path = 'out/longer');
+CREATE SINK c FROM kinds WITH (connector = 'text', path = 'out/kinds');
+CREATE SINK d FROM totals WITH (connector = 'text', path = 'out/totals');
+CREATE SINK e FROM everything WITH (connector = 'text', path = 'out/everything');
+";
+
+/// A job directory with `script` and 12 replay files whose words come and
+/// go (so keys time out, leave windows and come back).
+fn stateful_job(script: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("job.sql"), script).unwrap();
+    std::fs::create_dir(dir.path().join("in")).unwrap();
+    for f in 0..12u64 {
+        let lines: Vec<String> = (0..300u64)
+            .map(|i| format!("w{} v{}", f * 2 + i % 5 + (i % 7) / 3, (i + f * 7) % 13))
+            .collect();
+        std::fs::write(dir.path().join(format!("in/{f:02}.txt")), lines.join("\n")).unwrap();
+    }
+    dir
+}
+
+/// A small deterministic random number source (no dependency).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n.max(1)
+    }
+}
+
+/// Runs the job in `dir` to its end through `kill -9`s after random
+/// delays up to `within`; returns how many kills landed mid-run.
+fn run_through_kills(dir: &Path, batches: u64, rng: &mut Lcg, within: Duration) -> usize {
+    let mut kills = 0;
+    while kills < 4 {
+        let mut child = sluice_in(dir, batches)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let delay = Duration::from_micros(rng.below(within.as_micros() as u64));
+        let deadline = Instant::now() + delay;
+        while Instant::now() < deadline {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        match child.try_wait().unwrap() {
+            Some(status) => {
+                assert!(status.success(), "the job failed after {kills} kills");
+                return kills;
+            }
+            None => {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                kills += 1;
+            }
+        }
+    }
+    let last = sluice_in(dir, batches).output().unwrap();
+    assert!(last.status.success(), "{}", stderr(&last));
+    kills
+}
+
+#[test]
+fn stateful_jobs_killed_at_random_resume_exactly() {
+    let whole = stateful_job(STATEFUL);
+    let started = Instant::now();
+    let o = sluice_in(whole.path(), 12).output().unwrap();
+    let duration = started.elapsed();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let expected = tree(&whole.path().join("out"));
+    // recent, kinds, totals, everything: 12 batches; longer: 6 slides.
+    assert_eq!(expected.len(), 2 * (4 * 12 + 6), "{:?}", expected.keys());
+    assert!(
+        expected
+            .iter()
+            .any(|(f, rows)| f.starts_with("totals-") && rows.contains(",true)")),
+        "keys timed out"
+    );
+    let data = whole.path().join("ck/data");
+    for kind in ["input/words/", "everything/full-", "everything/delta-"] {
+        assert!(
+            walk(&data).iter().any(|f| f.contains(kind)),
+            "{kind} files in {:?}",
+            walk(&data)
+        );
+    }
+
+    let mut rng = Lcg(42);
+    let mut landed = 0;
+    for round in 0..20 {
+        let job = stateful_job(STATEFUL);
+        landed += run_through_kills(job.path(), 12, &mut rng, duration);
+        assert_eq!(
+            tree(&job.path().join("out")),
+            expected,
+            "round {round}: the output differs from an uninterrupted run's"
+        );
+    }
+    assert!(landed >= 10, "only {landed} kills landed mid-run");
+}
+
+#[test]
+fn script_changes_keep_state_or_are_refused_by_name() {
+    let whole = stateful_job(STATEFUL);
+    let o = sluice_in(whole.path(), 8).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let expected = tree(&whole.path().join("out"));
+
+    // Four batches, then a new stream and sink, and a changed stateless
+    // stream (same words): the state carries on.
+    let job = stateful_job(STATEFUL);
+    let o = sluice_in(job.path(), 4).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let changed = STATEFUL
+        .replace(
+            "AS word FROM files;",
+            "AS word FROM files WHERE value IS NOT NULL;\nCREATE STREAM loud AS SELECT upper(word) AS w FROM words;\nCREATE SINK f FROM loud WITH (connector = 'text', path = 'extra/loud');",
+        );
+    std::fs::write(job.path().join("job.sql"), &changed).unwrap();
+    let o = sluice_in(job.path(), 8).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(tree(&job.path().join("out")), expected);
+    assert_eq!(
+        walk(&job.path().join("extra")).len(),
+        8,
+        "the new sink saw batches 5 to 8: {:?}",
+        walk(&job.path().join("extra"))
+    );
+
+    // What cannot go on from the saved state is refused by name.
+    let refused = [
+        (
+            STATEFUL.replace(
+                "SELECT word, count(*) AS n FROM words GROUP BY word ORDER BY word EMIT SNAPSHOT",
+                "SELECT lower(word) AS word, count(*) AS n FROM words GROUP BY lower(word) ORDER BY word EMIT SNAPSHOT",
+            ),
+            "stream 'everything' keeps state, and its key changed from `words.word` to `lower(words.word)`",
+        ),
+        (
+            STATEFUL.replace(
+                "SELECT word, count(*) AS n FROM words GROUP BY word ORDER BY word EMIT SNAPSHOT",
+                "SELECT word, max(word) AS n FROM words GROUP BY word ORDER BY word EMIT SNAPSHOT",
+            ),
+            "stream 'everything' keeps state, and its aggregates changed from `count(Int64(1))` to `max(words.word)`",
+        ),
+        (
+            STATEFUL.replace("window(words, '3 seconds', '1 second')", "window(words, '2 seconds', '1 second')"),
+            "stream 'recent' keeps state, and its window changed from `window(words, '3 seconds', '1 second')` to `window(words, '2 seconds', '1 second')`",
+        ),
+    ];
+    for (script, message) in refused {
+        std::fs::write(job.path().join("job.sql"), &script).unwrap();
+        let o = sluice_in(job.path(), 12).output().unwrap();
+        assert!(!o.status.success(), "{message}");
+        assert!(
+            stderr(&o).contains(message)
+                && stderr(&o).contains(
+                    "to start from scratch instead, remove or rename the checkpoint directory ck"
+                ),
+            "wanted {message:?} in:\n{}",
+            stderr(&o)
+        );
+    }
+
+    // A data file the last manifest needs (the newest input) is gone:
+    // refused, naming it.
+    let gone = walk(&job.path().join("ck/data"))
+        .into_iter()
+        .rev()
+        .find(|f| f.starts_with("input/words/"))
+        .unwrap();
+    std::fs::remove_file(job.path().join("ck/data").join(&gone)).unwrap();
+    std::fs::write(job.path().join("job.sql"), STATEFUL).unwrap();
+    let o = sluice_in(job.path(), 12).output().unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains(&format!("needs data/{gone}, which is missing")),
+        "{}",
+        stderr(&o)
+    );
+}
