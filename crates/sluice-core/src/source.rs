@@ -42,6 +42,18 @@ pub trait Source: Send + std::fmt::Debug {
         ))
     }
 
+    /// For a source that receives what no one can send again (a socket): a
+    /// checkpoint gives it the local directory `dir` for a write-ahead log,
+    /// after which it reports a position. `false` (the default): it keeps
+    /// no log.
+    fn keep_log(&mut self, _dir: &std::path::Path) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// The batch whose position this is was committed by the checkpoint:
+    /// what the source kept to cut it again may go.
+    fn committed(&mut self, _position: &serde_json::Value) {}
+
     /// The push handle, for sources that the application (or `INSERT INTO`) feeds.
     fn queue_handle(&self) -> Option<QueueHandle> {
         None

@@ -9,6 +9,11 @@
 //! with its number) and skipped; it never stops the stream. `\r\n` endings
 //! are accepted; a last line without `\n` counts when the server closes.
 //!
+//! With a checkpoint, received lines go to a write-ahead log in the
+//! checkpoint directory ([`wal`]) before a batch takes them, so a restart
+//! loses none the source had read, and cuts a batch that was in progress
+//! again with the same lines.
+//!
 //! ```sql
 //! CREATE SOURCE lines WITH (connector = 'socket', host = 'localhost', port = 9999);
 //! ```
@@ -20,12 +25,15 @@ use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use sluice_core::source::{Source, SourceContext, SourceFactory, SourceSpec};
-use sluice_core::{Result, plan_err};
+use sluice_core::{Result, SluiceError, plan_err};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 use crate::replay::text_schema;
+
+pub mod wal;
+use wal::Wal;
 
 /// The longest wait between connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -83,16 +91,44 @@ impl SourceFactory for SocketSourceFactory {
 /// Lines received and not yet cut, and how many lines were skipped.
 #[derive(Debug, Default)]
 struct Received {
+    /// Lines waiting for the next cut (without a log).
     lines: Vec<String>,
     bad_lines: u64,
+    /// With a checkpoint: received lines go here instead.
+    wal: Option<Wal>,
+    /// A failed append: the next cut fails with it.
+    wal_error: Option<String>,
+}
+
+impl Received {
+    fn keep(&mut self, name: &str, lines: Vec<String>) {
+        match self.wal.as_mut() {
+            Some(wal) => {
+                if let Err(e) = wal.append(&lines) {
+                    log::error!(
+                        "socket source '{name}': cannot append to its write-ahead log in {}: {e}",
+                        wal.dir().display()
+                    );
+                    self.wal_error.get_or_insert(format!(
+                        "cannot append to its write-ahead log in {}: {e}",
+                        wal.dir().display()
+                    ));
+                }
+            }
+            None => self.lines.extend(lines),
+        }
+    }
 }
 
 /// See the module docs.
 #[derive(Debug)]
 pub struct SocketSource {
+    name: String,
     schema: SchemaRef,
     received: Arc<Mutex<Received>>,
     reader: JoinHandle<()>,
+    /// The last batch cut (with a log).
+    last_cut: Option<i64>,
 }
 
 impl SocketSource {
@@ -106,10 +142,16 @@ impl SocketSource {
             Arc::clone(&received),
         ));
         Self {
+            name: name.to_string(),
             schema: text_schema(),
             received,
             reader,
+            last_cut: None,
         }
+    }
+
+    fn received(&self) -> std::sync::MutexGuard<'_, Received> {
+        self.received.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Lines skipped for not being UTF-8, so far.
@@ -133,19 +175,84 @@ impl Source for SocketSource {
         Arc::clone(&self.schema)
     }
 
-    async fn cut(&mut self, _batch_time: i64) -> Result<Vec<RecordBatch>> {
-        let lines = std::mem::take(
-            &mut self
-                .received
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .lines,
-        );
+    async fn cut(&mut self, batch_time: i64) -> Result<Vec<RecordBatch>> {
+        let name = &self.name;
+        let fail = |message: String| SluiceError::Source {
+            name: name.clone(),
+            batch_time,
+            message,
+        };
+        let (lines, logged) = {
+            let mut received = self.received.lock().unwrap_or_else(|e| e.into_inner());
+            let received = &mut *received;
+            match received.wal.as_mut() {
+                None => (std::mem::take(&mut received.lines), false),
+                Some(wal) => {
+                    if let Some(e) = received.wal_error.clone() {
+                        return Err(fail(e));
+                    }
+                    let lines = wal.cut(batch_time).map_err(|e| {
+                        fail(format!("write-ahead log in {}: {e}", wal.dir().display()))
+                    })?;
+                    (lines, true)
+                }
+            }
+        };
+        if logged {
+            self.last_cut = Some(batch_time);
+        }
         let values = StringArray::from(lines);
         Ok(vec![RecordBatch::try_new(
             Arc::clone(&self.schema),
             vec![Arc::new(values)],
         )?])
+    }
+
+    fn keep_log(&mut self, dir: &std::path::Path) -> Result<bool> {
+        let mut wal = Wal::open(dir).map_err(|e| {
+            SluiceError::Config(format!(
+                "socket source '{}': cannot open its write-ahead log in {}: {e}",
+                self.name,
+                dir.display()
+            ))
+        })?;
+        let mut received = self.received();
+        // Lines read before the log was there go in first.
+        let early = std::mem::take(&mut received.lines);
+        wal.append(&early).map_err(|e| {
+            SluiceError::Config(format!(
+                "socket source '{}': cannot write its write-ahead log in {}: {e}",
+                self.name,
+                dir.display()
+            ))
+        })?;
+        received.wal = Some(wal);
+        Ok(true)
+    }
+
+    fn position(&self) -> Option<serde_json::Value> {
+        self.received().wal.as_ref()?;
+        Some(serde_json::json!({ "cut": self.last_cut }))
+    }
+
+    fn restore(&mut self, position: &serde_json::Value) -> Result<()> {
+        let received = self.received();
+        let Some(wal) = received.wal.as_ref() else {
+            return Err(SluiceError::Config(format!(
+                "socket source '{}' resumes only with its write-ahead log",
+                self.name
+            )));
+        };
+        if let Some(t) = position["cut"].as_i64() {
+            wal.forget_through(t);
+        }
+        Ok(())
+    }
+
+    fn committed(&mut self, position: &serde_json::Value) {
+        if let (Some(wal), Some(t)) = (self.received().wal.as_ref(), position["cut"].as_i64()) {
+            wal.forget_through(t);
+        }
     }
 }
 
@@ -256,7 +363,7 @@ fn take_lines(name: &str, chunk: &[u8], line_number: &mut u64, received: &Mutex<
         }
     }
     let mut r = received.lock().unwrap_or_else(|e| e.into_inner());
-    r.lines.extend(good);
+    r.keep(name, good);
     r.bad_lines += bad;
     if r.lines.len() > MAX_BUFFERED {
         let dropped = r.lines.len() - MAX_BUFFERED;

@@ -32,6 +32,9 @@ use state::StreamStates;
 /// every [`CLEAN_EVERY`] batches.
 pub const KEEP_MANIFESTS: usize = 10;
 pub const CLEAN_EVERY: u64 = 10;
+/// Where sources that keep a write-ahead log (the socket) keep it, under
+/// the checkpoint directory.
+pub const WAL_DIR: &str = "wal";
 
 /// The checkpoint of one running job.
 #[derive(Debug)]
@@ -75,15 +78,32 @@ impl Checkpointer {
             location: location.to_string(),
             message,
         };
+        let at = resolve(&engine.session, location)?;
         for s in &engine.sources {
-            if s.source.lock().await.position().is_none() {
+            let mut source = s.source.lock().await;
+            if source.position().is_some() {
+                continue;
+            }
+            // A source that cannot be read again keeps a log beside the checkpoint.
+            let kept = match &at.local {
+                Some(dir) => {
+                    source.keep_log(&dir.join(WAL_DIR).join(state::directory_name(&s.name)))?
+                }
+                None => false,
+            };
+            if !kept {
                 return Err(refuse(format!(
-                    "source '{}' ({}) cannot resume from a checkpoint yet: what it received would be lost on a restart",
-                    s.name, s.connector
+                    "source '{}' ({}) cannot resume from a checkpoint{}: what it received would be lost on a restart",
+                    s.name,
+                    s.connector,
+                    if at.local.is_none() {
+                        " kept in an object store (its write-ahead log needs a local checkpoint directory)"
+                    } else {
+                        ""
+                    }
                 )));
             }
         }
-        let at = resolve(&engine.session, location)?;
         engine.record_state().await;
         Ok(Self {
             manifests: ManifestStore::new(at.store, at.path, location),
@@ -268,6 +288,11 @@ impl Checkpointer {
         manifest.streams = states.clone();
         self.manifests.commit(&manifest).await?;
         self.streams().committed(states);
+        for s in &engine.sources {
+            if let Some(entry) = manifest.sources.get(&s.name) {
+                s.source.lock().await.committed(&entry["position"]);
+            }
+        }
         // Committed: a failed clean-up only leaves old files behind.
         if batches % CLEAN_EVERY == 0
             && let Err(e) = self.manifests.clean(KEEP_MANIFESTS).await

@@ -212,8 +212,8 @@ pub fn decode(bytes: &bytes::Bytes) -> arrow::error::Result<Vec<RecordBatch>> {
     FileReader::try_new(Cursor::new(bytes.as_ref()), None)?.collect()
 }
 
-/// A stream's folder under `data/`: its name if plain, else hex.
-fn directory_name(stream: &str) -> String {
+/// A stream's or source's folder in the checkpoint: its name if plain, else hex.
+pub fn directory_name(stream: &str) -> String {
     if !stream.is_empty()
         && stream
             .chars()
