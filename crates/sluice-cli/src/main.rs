@@ -39,9 +39,22 @@ enum Command {
         /// The script.
         script: PathBuf,
     },
+    /// Look into a checkpoint directory.
+    #[command(subcommand)]
+    Checkpoint(CheckpointCommand),
     /// Helpers for trying sluice out.
     #[command(subcommand)]
     Tools(Tool),
+}
+
+#[derive(Subcommand, Debug)]
+enum CheckpointCommand {
+    /// List the last completed batch, each source's position, each
+    /// stateful stream's saved state and sizes, and write-ahead logs.
+    Inspect {
+        /// The checkpoint: a local path or an object store URL.
+        location: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -109,6 +122,14 @@ fn main() -> ExitCode {
                 let text = std::fs::read_to_string(&script)
                     .map_err(|e| format!("cannot read {}: {e}", script.display()))?;
                 runner::run_script(&script.display().to_string(), &text, &cli.flags).await
+            }
+            (Some(Command::Checkpoint(CheckpointCommand::Inspect { location })), _) => {
+                let session = runner::session();
+                let report = sluice_core::checkpoint::inspect::describe(&session, &location)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                print!("{report}");
+                Ok(())
             }
             (Some(Command::Tools(Tool::SocketWords {
                 port,

@@ -14,16 +14,21 @@ use sluice_core::{ClockChoice, StatementOutput, StreamingContext};
 
 use crate::{ClockFlag, RunFlags};
 
-/// The context every entry point uses: all connectors, 1 s batches by default.
-pub fn new_context(flags: &RunFlags) -> StreamingContext {
+/// The DataFusion session every entry point uses: `s3://` and `memory://`
+/// URLs open on first use, in any statement.
+pub fn session() -> SessionContext {
     let config = SessionConfig::new().with_information_schema(true);
-    // s3:// and memory:// URLs open on first use, in any statement.
     let runtime = Arc::new(RuntimeEnv {
         object_store_registry: Arc::new(OpeningObjectStores::default()),
         ..RuntimeEnv::default()
     });
+    SessionContext::new_with_config_rt(config, runtime)
+}
+
+/// The context every entry point uses: all connectors, 1 s batches by default.
+pub fn new_context(flags: &RunFlags) -> StreamingContext {
     let ssc = StreamingContext::with_registry(
-        SessionContext::new_with_config_rt(config, runtime),
+        session(),
         Duration::from_secs(1),
         sluice_connectors::registry(),
     );

@@ -287,6 +287,26 @@ fn stateful_jobs_killed_at_random_resume_exactly() {
         );
     }
 
+    // What the checkpoint holds, as `sluice checkpoint inspect` tells it.
+    let inspect = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["checkpoint", "inspect", "ck"])
+        .current_dir(whole.path())
+        .output()
+        .unwrap();
+    assert!(inspect.status.success(), "{}", stderr(&inspect));
+    let report = stdout(&inspect);
+    for line in [
+        "last completed batch: 12000 ms (12 batches since the stream's first)",
+        "  files: replay WITH (connector = 'replay', path = 'in')",
+        "  recent: 3 part(s), 1800 rows,",
+        "    window: window(words, '3 seconds', '1 second')",
+        "    input at 12000 ms: 600 rows,",
+        "    full at 10000 ms: ",
+        "    delta at 12000 ms: ",
+    ] {
+        assert!(report.contains(line), "{line:?} not in:\n{report}");
+    }
+
     let mut rng = Lcg(42);
     let mut landed = 0;
     for round in 0..20 {

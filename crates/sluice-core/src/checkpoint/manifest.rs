@@ -166,7 +166,7 @@ impl ManifestStore {
     }
 
     /// The batch times that have a manifest, oldest first.
-    async fn times(&self) -> Result<Vec<i64>> {
+    pub async fn times(&self) -> Result<Vec<i64>> {
         let listed = self
             .store
             .list_with_delimiter(Some(&self.dir))

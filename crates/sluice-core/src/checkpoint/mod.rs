@@ -14,6 +14,7 @@
 //!
 //! [`StreamingContext::checkpoint`]: crate::StreamingContext::checkpoint
 
+pub mod inspect;
 pub mod manifest;
 pub mod state;
 
