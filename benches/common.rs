@@ -1,4 +1,5 @@
 //! What every bench binary uses: min/median/max of timings, milliseconds, and
+#![allow(dead_code)] // each bench binary uses part of this
 //! the 2-partition session the figures in docs/performance.md are taken on.
 
 use std::time::Duration;
