@@ -227,11 +227,12 @@ impl Lcg {
     }
 }
 
-/// Runs the job in `dir` to its end through `kill -9`s after random
-/// delays up to `within`; returns how many kills landed mid-run.
+/// Runs the job in `dir` to its end through up to four `kill -9`s after
+/// random delays up to `within`; returns how many landed mid-run after a
+/// first commit.
 fn run_through_kills(dir: &Path, batches: u64, rng: &mut Lcg, within: Duration) -> usize {
-    let mut kills = 0;
-    while kills < 4 {
+    let (mut kills, mut attempts) = (0, 0);
+    while attempts < 4 {
         let mut child = sluice_in(dir, batches)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -251,9 +252,16 @@ fn run_through_kills(dir: &Path, batches: u64, rng: &mut Lcg, within: Duration) 
                 return kills;
             }
             None => {
+                // Only kills after a batch was committed count: one before
+                // tests a fresh start, not a resume.
+                let committed = dir.join("ck").exists()
+                    && walk(&dir.join("ck"))
+                        .iter()
+                        .any(|f| f.starts_with("manifest-"));
                 child.kill().unwrap(); // SIGKILL
                 child.wait().unwrap();
-                kills += 1;
+                kills += usize::from(committed);
+                attempts += 1;
             }
         }
     }

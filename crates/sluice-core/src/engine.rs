@@ -113,8 +113,11 @@ pub struct Engine {
     /// The first batch's time minus the interval: every window's zero time.
     zero_time: Option<i64>,
     live_sources: LiveSources,
-    /// A checkpoint will ask stateful streams for their changes.
+    /// A checkpoint will ask stateful streams for their changes, and every
+    /// source for its position.
     recording_state: bool,
+    /// The checkpoint's directory on this machine, for write-ahead logs.
+    checkpoint_dir: Option<std::path::PathBuf>,
 }
 
 impl Engine {
@@ -136,18 +139,34 @@ impl Engine {
             zero_time: None,
             live_sources: Arc::default(),
             recording_state: false,
+            checkpoint_dir: None,
         }
     }
 
-    /// Makes every stateful stream, and those added later, record what a
-    /// checkpoint saves.
-    pub async fn record_state(&mut self) {
+    /// Makes every source and stateful stream, and those added later,
+    /// keep what a checkpoint saves (`dir`: the checkpoint's directory on
+    /// this machine, for write-ahead logs). A source that cannot is refused.
+    pub async fn record_state(
+        &mut self,
+        dir: Option<std::path::PathBuf>,
+    ) -> std::result::Result<(), String> {
+        for s in &self.sources {
+            let mut source = s.source.lock().await;
+            crate::checkpoint::make_resumable(
+                &mut **source,
+                &s.name,
+                &s.connector,
+                dir.as_deref(),
+            )?;
+        }
         self.recording_state = true;
+        self.checkpoint_dir = dir;
         for s in &self.streams {
             if let Some(state) = &s.stateful {
                 state.lock().await.record_changes();
             }
         }
+        Ok(())
     }
 
     /// Sets the stream's first batch time minus the interval (a resumed
@@ -213,9 +232,18 @@ impl Engine {
         &mut self,
         name: &str,
         connector: &str,
-        source: Box<dyn Source>,
+        mut source: Box<dyn Source>,
     ) -> Result<()> {
         self.check_name_free(name, "source")?;
+        if self.recording_state {
+            crate::checkpoint::make_resumable(
+                &mut *source,
+                name,
+                connector,
+                self.checkpoint_dir.as_deref(),
+            )
+            .map_err(|m| SluiceError::Config(format!("{m}; the job has a checkpoint")))?;
+        }
         let schema = source.schema();
         if schema.column_with_name(BATCH_TIME).is_some() {
             return crate::plan_err!(

@@ -145,36 +145,48 @@ impl StatefulStream {
                 full,
             },
             Self::Function(f) => StateChanges::Keyed {
-                changes: f.snapshot()?,
+                changes: f.saved_state()?,
                 full: true,
             },
             Self::Snapshots { .. } => StateChanges::None,
         })
     }
 
+    /// Its `initial_state` is still to be applied: no batch has run.
+    pub fn seed_pending(&self) -> bool {
+        match self {
+            Self::Keyed(k) => k.seed_pending(),
+            Self::Function(f) => f.seed_pending(),
+            Self::Window(_) | Self::Snapshots { .. } => false,
+        }
+    }
+
     /// Rebuilds the state from saved parts, oldest first, each a batch time
-    /// and its rows (a window's input, or a change batch).
+    /// and its rows (a window's input, or a change batch). `last`: the last
+    /// committed batch; `started`: the state was saved after the stream's
+    /// first batch (its `initial_state` is in it).
     pub async fn restore(
         &mut self,
         parts: Vec<(i64, Vec<RecordBatch>)>,
         zero: i64,
+        last: i64,
         interval: Duration,
+        started: bool,
     ) -> DFResult<()> {
         match self {
             Self::Window(w) => w.replay(parts, zero, interval).await,
             Self::Keyed(k) => {
                 let changes: Vec<RecordBatch> = parts.into_iter().flat_map(|(_, b)| b).collect();
-                k.restore(&changes)
+                k.restore(&changes, last, started)
             }
-            Self::Function(f) => match parts.last() {
-                Some((t, batches)) => {
+            Self::Function(f) => {
+                if let Some((_, batches)) = parts.last() {
                     for b in batches {
-                        f.restore(b, *t)?;
+                        f.restore(b, last, started)?;
                     }
-                    Ok(())
                 }
-                None => Ok(()),
-            },
+                Ok(())
+            }
             Self::Snapshots { .. } => Ok(()),
         }
     }

@@ -181,29 +181,49 @@ fn url_parse(s: &str) -> Result<url::Url> {
 }
 
 impl Location {
-    /// A path under this one.
+    /// A path under this one (`a/b`: one segment per `/`).
     pub fn child(&self, name: &str) -> Path {
-        self.path.clone().join(name)
+        name.split('/')
+            .fold(self.path.clone(), |path, part| path.join(part))
     }
 
-    /// Writes the file `name` under this location whole, in one put: a
-    /// reader sees the old file or the new one. A local put goes through
-    /// object_store's staging file `name#<n>`, which a process killed
-    /// mid-put leaves behind; the ones a replayed write finds are removed.
+    /// Writes the file `name` under this location whole ([`put_whole`]).
     pub async fn put_whole(&self, name: &str, body: Vec<u8>) -> object_store::Result<()> {
-        self.store
-            .put(&self.child(name), object_store::PutPayload::from(body))
-            .await?;
-        if let Some(dir) = &self.local {
-            // One kill leaves #1; a put that found it staged as #2, ...
-            for n in 1..=STAGING_LEFTOVERS {
-                if std::fs::remove_file(dir.join(format!("{name}#{n}"))).is_err() {
-                    break;
-                }
+        let local = self.local.as_ref().map(|d| d.join(name));
+        put_whole(
+            self.store.as_ref(),
+            &self.child(name),
+            local.as_deref(),
+            body,
+        )
+        .await
+    }
+}
+
+/// Writes `path` whole, in one put: a reader sees the old file or the new
+/// one. A local put (`local`: the file on this machine) goes through
+/// object_store's staging file `name#<n>`, which a process killed mid-put
+/// leaves behind; the ones a replayed write finds are removed.
+pub async fn put_whole(
+    store: &dyn ObjectStore,
+    path: &Path,
+    local: Option<&std::path::Path>,
+    body: Vec<u8>,
+) -> object_store::Result<()> {
+    store
+        .put(path, object_store::PutPayload::from(body))
+        .await?;
+    if let Some(file) = local {
+        // One kill leaves #1; a put that found it staged as #2, ...
+        for n in 1..=STAGING_LEFTOVERS {
+            let mut staged = file.as_os_str().to_owned();
+            staged.push(format!("#{n}"));
+            if std::fs::remove_file(&staged).is_err() {
+                break;
             }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// How many of a file's leftover staging files a put removes at most.

@@ -103,6 +103,9 @@ struct Received {
 impl Received {
     fn keep(&mut self, name: &str, lines: Vec<String>) {
         match self.wal.as_mut() {
+            // After a failed append, nothing more is appended (a partial
+            // line would run into the next): the next cut fails the job.
+            Some(_) if self.wal_error.is_some() => {}
             Some(wal) => {
                 if let Err(e) = wal.append(&lines) {
                     log::error!(

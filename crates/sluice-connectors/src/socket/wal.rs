@@ -6,9 +6,13 @@
 //!   per read from the socket), so a killed process loses none it read.
 //! - Cutting batch `T` closes `open.log` as the segment `<T>.log`: fsynced,
 //!   renamed, directory fsynced. The batch is that segment's lines.
-//! - After a restart, a segment of a batch that was cut but not committed
-//!   is found under its batch time and cut again as it was; `open.log`
-//!   keeps what was received after it and goes into the next batch.
+//! - After a restart, segments of batches that were cut but not committed
+//!   are still there. The first cut takes every one up to its time, oldest
+//!   first: a batch cut again at the same time gets the same lines; one at
+//!   a later time (the wall clock moved on) gets them all, then what was
+//!   received since. `open.log` keeps what was received after the last cut
+//!   and goes into the next batch. Each line is in one file only, so none is
+//!   lost or repeated however often the process dies.
 //! - Segments of committed batches are removed.
 //!
 //! ```
@@ -39,6 +43,8 @@ pub struct Wal {
     open: File,
     /// Reused for each append: lines joined with `\n`.
     scratch: Vec<u8>,
+    /// The last batch this process cut: segments up to it were handed out.
+    cut_through: Option<i64>,
 }
 
 impl Wal {
@@ -49,6 +55,7 @@ impl Wal {
             dir: dir.to_path_buf(),
             open: open_append(&dir.join(OPEN))?,
             scratch: Vec::new(),
+            cut_through: None,
         })
     }
 
@@ -70,8 +77,10 @@ impl Wal {
         self.open.write_all(&self.scratch)
     }
 
-    /// The lines of batch `t`: its segment if an earlier process cut it,
-    /// else everything received since the last cut, made its segment.
+    /// The lines of batch `t`: the segments not handed out yet up to `t`
+    /// (after a restart, those an earlier process cut), oldest first; what
+    /// was received since the last cut becomes segment `t` unless an
+    /// earlier process already cut one at `t`.
     pub fn cut(&mut self, t: i64) -> io::Result<Vec<String>> {
         let segment = self.segment(t);
         if !segment.exists() {
@@ -80,38 +89,44 @@ impl Wal {
             File::open(&self.dir)?.sync_all()?;
             self.open = open_append(&self.dir.join(OPEN))?;
         }
-        let bytes = std::fs::read(&segment)?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{} is not UTF-8: {e}", segment.display()),
-            )
-        })?;
-        let body = text.strip_suffix('\n').unwrap_or(&text);
-        if body.is_empty() && !text.starts_with('\n') {
-            return Ok(Vec::new());
+        let after = self.cut_through.unwrap_or(i64::MIN);
+        let mut lines = Vec::new();
+        for (time, path) in self.segments()? {
+            if time > after && time <= t {
+                read_lines(&path, &mut lines)?;
+            }
         }
-        Ok(body.split('\n').map(str::to_string).collect())
+        self.cut_through = Some(t);
+        Ok(lines)
+    }
+
+    /// The segments in the directory, oldest first.
+    fn segments(&self) -> io::Result<Vec<(i64, PathBuf)>> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(&self.dir)?.flatten() {
+            let name = e.file_name();
+            if let Some(time) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(SUFFIX))
+                .and_then(|n| n.parse::<i64>().ok())
+            {
+                out.push((time, e.path()));
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 
     /// Removes the segments of batches up to `t` (committed).
     pub fn forget_through(&self, t: i64) {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+        let Ok(segments) = self.segments() else {
             return;
         };
-        for e in entries.flatten() {
-            let name = e.file_name();
-            let Some(time) = name
-                .to_str()
-                .and_then(|n| n.strip_suffix(SUFFIX))
-                .and_then(|n| n.parse::<i64>().ok())
-            else {
-                continue;
-            };
+        for (time, path) in segments {
             if time <= t
-                && let Err(err) = std::fs::remove_file(e.path())
+                && let Err(err) = std::fs::remove_file(&path)
             {
-                log::warn!("cannot remove {}: {err}", e.path().display());
+                log::warn!("cannot remove {}: {err}", path.display());
             }
         }
     }
@@ -121,6 +136,54 @@ impl Wal {
     }
 }
 
+/// Appends the lines of a segment to `out`.
+fn read_lines(path: &Path, out: &mut Vec<String>) -> io::Result<()> {
+    let bytes = std::fs::read(path)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is not UTF-8: {e}", path.display()),
+        )
+    })?;
+    if let Some(body) = text.strip_suffix('\n') {
+        out.extend(body.split('\n').map(str::to_string));
+    } else if !text.is_empty() {
+        out.extend(text.split('\n').map(str::to_string));
+    }
+    Ok(())
+}
+
 fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Batches cut and queued (not committed) are handed out once each; a
+    /// restart on another batch grid (the wall clock moved on) gets every
+    /// uncommitted segment in its first batch, then goes on.
+    #[test]
+    fn uncommitted_segments_are_cut_once_whatever_the_next_batch_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::open(dir.path()).unwrap();
+        wal.append(&lines(&["a", ""])).unwrap();
+        assert_eq!(wal.cut(1000).unwrap(), lines(&["a", ""]));
+        wal.append(&lines(&["b"])).unwrap();
+        assert_eq!(wal.cut(2000).unwrap(), lines(&["b"]), "1000 was handed out");
+        wal.append(&lines(&["c"])).unwrap();
+        drop(wal); // killed: nothing committed, c not cut
+
+        let mut again = Wal::open(dir.path()).unwrap();
+        again.append(&lines(&["d"])).unwrap();
+        assert_eq!(again.cut(7000).unwrap(), lines(&["a", "", "b", "c", "d"]));
+        again.forget_through(7000);
+        assert_eq!(again.cut(8000).unwrap(), Vec::<String>::new());
+        assert_eq!(again.segments().unwrap().len(), 1, "only 8000 is left");
+    }
 }

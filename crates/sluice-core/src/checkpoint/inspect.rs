@@ -21,7 +21,8 @@ use crate::store::resolve;
 /// A report of the checkpoint at `location` (checked as a restart would).
 pub async fn describe(session: &SessionContext, location: &str) -> Result<String> {
     let at = resolve(session, location)?;
-    let manifests = ManifestStore::new(at.store, at.path, location);
+    let local = at.local.clone();
+    let manifests = ManifestStore::at(at);
     let times = manifests.times().await?;
     let mut out = String::new();
     let Some(m) = manifests.latest().await? else {
@@ -73,7 +74,7 @@ pub async fn describe(session: &SessionContext, location: &str) -> Result<String
             }
         }
     }
-    if let Some(dir) = &at.local {
+    if let Some(dir) = &local {
         let logs = dir.join(WAL_DIR);
         if let Ok(entries) = std::fs::read_dir(&logs) {
             let _ = writeln!(out, "\nwrite-ahead logs:");

@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, SluiceError};
@@ -53,6 +53,9 @@ pub struct Manifest {
     pub batch_time: i64,
     /// Batches completed since the stream's first, this one included.
     pub batches: u64,
+    /// The job's batch interval (0: not recorded).
+    #[serde(default)]
+    pub interval_ms: u64,
     /// Each source's position after this batch (what it reads next), as the
     /// source describes it.
     pub sources: BTreeMap<String, serde_json::Value>,
@@ -66,12 +69,24 @@ pub struct Manifest {
 /// What a stateful stream saved: parts applied in order rebuild its state
 /// (a window's inputs still in it; keyed state's last full snapshot and the
 /// deltas since).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavedState {
     /// What the state fits (key, aggregates, window, columns): a restart
     /// whose stream differs in any of these is refused.
     pub signature: BTreeMap<String, String>,
     pub parts: Vec<StatePart>,
+    /// Saved after the stream's first batch: its `initial_state` is in the
+    /// parts (else it is applied at the first batch after a restart).
+    #[serde(default = "yes")]
+    pub started: bool,
+    /// The running stream the parts belong to (its address; not saved): a
+    /// stream dropped and created again under the same name starts over.
+    #[serde(skip)]
+    pub owner: usize,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One saved file of a stream's state.
@@ -93,6 +108,7 @@ impl Manifest {
             version: MANIFEST_VERSION,
             batch_time,
             batches,
+            interval_ms: 0,
             sources: BTreeMap::new(),
             streams: BTreeMap::new(),
             files: Vec::new(),
@@ -107,6 +123,8 @@ pub struct ManifestStore {
     dir: Path,
     /// The directory as the user wrote it, for messages.
     display: String,
+    /// The directory on this machine, if local.
+    local: Option<std::path::PathBuf>,
 }
 
 /// `manifest-<ms>.json` for `batch_time`; zero-padded so names sort as times.
@@ -135,7 +153,31 @@ impl ManifestStore {
             store,
             dir,
             display: display.into(),
+            local: None,
         }
+    }
+
+    /// The store of a resolved location (a local one also removes what a
+    /// killed put left behind).
+    pub fn at(location: crate::store::Location) -> Self {
+        Self {
+            store: location.store,
+            dir: location.path,
+            display: location.display,
+            local: location.local,
+        }
+    }
+
+    /// Puts a file of the checkpoint whole.
+    async fn put(&self, relative: &str, body: Vec<u8>) -> object_store::Result<()> {
+        let local = self.local.as_ref().map(|d| d.join(relative));
+        crate::store::put_whole(
+            self.store.as_ref(),
+            &self.child(relative),
+            local.as_deref(),
+            body,
+        )
+        .await
     }
 
     /// A file of the checkpoint by its relative name (`data/1000.arrow`):
@@ -158,8 +200,7 @@ impl ManifestStore {
         let body = serde_json::to_vec_pretty(manifest)
             .map_err(|e| self.error(format!("cannot encode the manifest: {e}")))?;
         let name = manifest_name(manifest.batch_time);
-        self.store
-            .put(&self.child(&name), PutPayload::from(body))
+        self.put(&name, body)
             .await
             .map_err(|e| self.error(format!("cannot write {name}: {e}")))?;
         Ok(())
@@ -271,8 +312,7 @@ impl ManifestStore {
 
     /// Writes a data file of the checkpoint (one atomic put).
     pub async fn write(&self, relative: &str, body: Vec<u8>) -> Result<()> {
-        self.store
-            .put(&self.child(relative), PutPayload::from(body))
+        self.put(relative, body)
             .await
             .map_err(|e| self.error(format!("cannot write {relative}: {e}")))?;
         Ok(())

@@ -80,34 +80,12 @@ impl Checkpointer {
             message,
         };
         let at = resolve(&engine.session, location)?;
-        for s in &engine.sources {
-            let mut source = s.source.lock().await;
-            if source.position().is_some() {
-                continue;
-            }
-            // A source that cannot be read again keeps a log beside the checkpoint.
-            let kept = match &at.local {
-                Some(dir) => {
-                    source.keep_log(&dir.join(WAL_DIR).join(state::directory_name(&s.name)))?
-                }
-                None => false,
-            };
-            if !kept {
-                return Err(refuse(format!(
-                    "source '{}' ({}) cannot resume from a checkpoint{}: what it received would be lost on a restart",
-                    s.name,
-                    s.connector,
-                    if at.local.is_none() {
-                        " kept in an object store (its write-ahead log needs a local checkpoint directory)"
-                    } else {
-                        ""
-                    }
-                )));
-            }
-        }
-        engine.record_state().await;
+        engine
+            .record_state(at.local.clone())
+            .await
+            .map_err(refuse)?;
         Ok(Self {
-            manifests: ManifestStore::new(at.store, at.path, location),
+            manifests: ManifestStore::at(at),
             display: location.to_string(),
             streams: std::sync::Mutex::new(StreamStates {
                 saved: BTreeMap::new(),
@@ -140,6 +118,12 @@ impl Checkpointer {
             return Ok(None);
         };
         let interval = i64::try_from(engine.batch_interval.as_millis()).unwrap_or(i64::MAX);
+        if manifest.interval_ms != 0 && i64::try_from(manifest.interval_ms) != Ok(interval) {
+            return Err(self.error(format!(
+                "it was written with batches of {} ms, and this job's are {interval} ms: the interval changed",
+                manifest.interval_ms
+            )));
+        }
         if interval <= 0 || manifest.batch_time.rem_euclid(interval) != 0 {
             return Err(self.error(format!(
                 "its last batch, {} ms, is not on this job's batch interval ({} ms): the interval changed",
@@ -199,11 +183,11 @@ impl Checkpointer {
             }
             kept.insert(name.clone(), saved.clone());
         }
-        for (name, saved) in &kept {
+        for (name, saved) in kept.iter_mut() {
             let read = |file: String| async move {
                 self.manifests.read(&file).await.map_err(|e| e.message())
             };
-            state::restore(engine, name, saved, zero, read)
+            saved.owner = state::restore(engine, name, saved, zero, manifest.batch_time, read)
                 .await
                 .map_err(|m| self.error(m))?;
         }
@@ -235,10 +219,13 @@ impl Checkpointer {
                 continue;
             };
             let Some(position) = position else {
-                return Err(self.error(format!(
-                    "source '{}' ({}) cannot resume from a checkpoint yet: what it received would be lost on a restart",
-                    s.name, s.connector
-                )));
+                return Err(SluiceError::Checkpoint {
+                    location: self.display.clone(),
+                    message: format!(
+                        "source '{}' ({}) gave no position to resume from",
+                        s.name, s.connector
+                    ),
+                });
             };
             out.insert(
                 s.name.clone(),
@@ -279,6 +266,7 @@ impl Checkpointer {
         )
         .await?;
         let mut manifest = Manifest::new(batch_time, batches);
+        manifest.interval_ms = u64::try_from(engine.batch_interval.as_millis()).unwrap_or(u64::MAX);
         manifest.sources = sources;
         manifest.files = states
             .values()
@@ -302,4 +290,39 @@ impl Checkpointer {
         }
         Ok(())
     }
+}
+
+/// Makes `source` one a checkpoint can resume: it reports a position, or
+/// keeps a write-ahead log in the checkpoint directory `dir` (local only).
+pub fn make_resumable(
+    source: &mut dyn crate::source::Source,
+    name: &str,
+    connector: &str,
+    dir: Option<&std::path::Path>,
+) -> std::result::Result<(), String> {
+    if source.position().is_some() {
+        return Ok(());
+    }
+    let kept = match dir {
+        Some(dir) => source
+            .keep_log(&dir.join(WAL_DIR).join(state::directory_name(name)))
+            .map_err(|e| e.message())?,
+        None => false,
+    };
+    if kept {
+        return Ok(());
+    }
+    Err(format!(
+        "source '{name}' ({connector}) cannot resume from a checkpoint{}: what it received would be lost on a restart; {}",
+        if dir.is_none() {
+            " kept in an object store"
+        } else {
+            ""
+        },
+        if dir.is_none() {
+            "its write-ahead log needs a local checkpoint directory"
+        } else {
+            "remove SET checkpoint to run it without one"
+        }
+    ))
 }

@@ -70,31 +70,46 @@ impl StreamStates {
         t: i64,
     ) -> Result<(Vec<DataFile>, BTreeMap<String, SavedState>), String> {
         let mut files: Vec<DataFile> = Vec::new();
+        let mut written: BTreeMap<String, StatePart> = BTreeMap::new();
         let mut states = BTreeMap::new();
         for stream in &engine.streams {
             let Some(stateful) = &stream.stateful else {
                 continue;
             };
-            let before = self.saved.get(&stream.name);
-            let mut parts = before.map(|s| s.parts.clone()).unwrap_or_default();
+            let owner = owner_of(stateful);
+            // Parts of another stream of the same name (dropped and created
+            // again while the job runs) do not apply.
+            let mut parts = match self.saved.get(&stream.name) {
+                Some(before) if before.owner == owner => before.parts.clone(),
+                _ => Vec::new(),
+            };
             let full = parts.is_empty() || parts.len() >= self.snapshot_every.max(1);
-            let (changes, input) = {
+            let (changes, input, started) = {
                 let mut stateful = stateful.lock().await;
                 let changes = stateful
                     .take_changes(full)
                     .map_err(|e| format!("stream '{}': {}", stream.name, e.strip_backtrace()))?;
-                (changes, stateful.input().to_string())
+                (
+                    changes,
+                    stateful.input().to_string(),
+                    !stateful.seed_pending(),
+                )
             };
             match changes {
                 StateChanges::Window(w) => {
                     let dir = format!("{DATA_DIR}/input/{}", directory_name(&input));
                     for (time, batches) in &w.inputs {
                         let file = format!("{dir}/{time:020}.arrow");
-                        let (part, bytes) = encode_part(*time, "input", &file, batches)?;
                         // Another window over the same input wrote it.
-                        if !files.iter().any(|(f, _)| *f == file) {
-                            files.push((file, bytes));
-                        }
+                        let part = match written.get(&file) {
+                            Some(part) => part.clone(),
+                            None => {
+                                let (part, bytes) = encode_part(*time, "input", &file, batches)?;
+                                files.push((file.clone(), bytes));
+                                written.insert(file, part.clone());
+                                part
+                            }
+                        };
                         parts.push(part);
                     }
                     parts.retain(|p| p.batch_time > w.leaving);
@@ -115,7 +130,15 @@ impl StreamStates {
                 StateChanges::None => parts.clear(),
             }
             let signature = signature(engine, &stream.name).await.unwrap_or_default();
-            states.insert(stream.name.clone(), SavedState { signature, parts });
+            states.insert(
+                stream.name.clone(),
+                SavedState {
+                    signature,
+                    parts,
+                    started,
+                    owner,
+                },
+            );
         }
         Ok((files, states))
     }
@@ -126,15 +149,24 @@ impl StreamStates {
     }
 }
 
+/// The address of a running stateful stream: who its saved parts belong to.
+pub fn owner_of(
+    stateful: &std::sync::Arc<tokio::sync::Mutex<crate::stateful::StatefulStream>>,
+) -> usize {
+    std::sync::Arc::as_ptr(stateful) as *const () as usize
+}
+
 /// Restores stream `name` of `engine` from its saved parts, read by
-/// `read`; `zero`: the stream's first batch time minus the interval.
+/// `read`; `zero`: the stream's first batch time minus the interval;
+/// `last`: the last committed batch. Returns the stream's owner address.
 pub async fn restore<F, Fut>(
     engine: &Engine,
     name: &str,
     saved: &SavedState,
     zero: i64,
+    last: i64,
     read: F,
-) -> Result<(), String>
+) -> Result<usize, String>
 where
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = Result<bytes::Bytes, String>>,
@@ -145,20 +177,26 @@ where
         .find(|s| s.name == name)
         .and_then(|s| s.stateful.as_ref())
     else {
-        return Ok(());
+        return Ok(0);
     };
     let mut parts = Vec::with_capacity(saved.parts.len());
     for p in &saved.parts {
         let bytes = read(p.file.clone()).await?;
-        let batches = decode(&bytes).map_err(|e| format!("{} is damaged: {e}", p.file))?;
+        let batches = decode(&bytes).map_err(|e| {
+            format!(
+                "the saved state of stream '{name}', {}, is damaged: {e}",
+                p.file
+            )
+        })?;
         parts.push((p.batch_time, batches));
     }
     stateful
         .lock()
         .await
-        .restore(parts, zero, engine.batch_interval)
+        .restore(parts, zero, last, engine.batch_interval, saved.started)
         .await
-        .map_err(|e| format!("stream '{name}': {}", e.strip_backtrace()))
+        .map_err(|e| format!("stream '{name}': {}", e.strip_backtrace()))?;
+    Ok(owner_of(stateful))
 }
 
 /// What differs between a saved signature and the stream's now, as

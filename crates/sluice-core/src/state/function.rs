@@ -41,8 +41,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{ArrayRef, RecordBatch};
-use arrow::datatypes::{FieldRef, Schema, SchemaRef};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, Schema, SchemaRef};
 use datafusion::common::{exec_datafusion_err, plan_datafusion_err};
 use datafusion::error::Result as DFResult;
 use serde::Serialize;
@@ -50,6 +50,7 @@ use serde::de::DeserializeOwned;
 use serde_arrow::schema::{SchemaLike, TracingOptions};
 use serde_arrow::utils::{Item, Items};
 
+use super::changelog::TOUCHED_COLUMN;
 use super::idle::IdleKeys;
 use crate::slot::SlotContents;
 
@@ -204,10 +205,15 @@ pub trait KeyedFunction: Send {
     /// Every key and its state (Spark's `stateSnapshots()`).
     fn snapshot(&self) -> DFResult<RecordBatch>;
     fn snapshot_schema(&self) -> SchemaRef;
-    /// Puts back the keys and states of a [`snapshot`](Self::snapshot)
-    /// (from a checkpoint), as touched at `t`; `initial_state` is not
-    /// applied again.
-    fn restore(&mut self, snapshot: &RecordBatch, t: i64) -> DFResult<()>;
+    /// Every key and its state, then when each last got values (for a
+    /// timeout; null when not kept): what a checkpoint saves.
+    fn saved_state(&self) -> DFResult<RecordBatch>;
+    /// Puts back what [`saved_state`](Self::saved_state) gave (keys without
+    /// a time as touched at `t`). `started`: the state was saved after the
+    /// first batch, so `initial_state` is in it and is not applied again.
+    fn restore(&mut self, saved: &RecordBatch, t: i64, started: bool) -> DFResult<()>;
+    /// `initial_state` is still to be applied (no batch has run).
+    fn seed_pending(&self) -> bool;
     /// Keys with state.
     fn keys(&self) -> usize;
     /// Bytes of state: a lower bound (the values' own heap is not counted).
@@ -473,6 +479,35 @@ where
         }
     }
 
+    /// Every key and its state as a batch, and (if `times`) when each key
+    /// last got values.
+    fn keys_and_states(&self, times: bool) -> DFResult<(RecordBatch, Vec<Option<i64>>)> {
+        let n = self.partitions.iter().map(|p| p.index.len()).sum();
+        let mut keys: Vec<&K> = Vec::with_capacity(n);
+        let mut states: Vec<&S> = Vec::with_capacity(n);
+        let mut touched = Vec::with_capacity(if times { n } else { 0 });
+        for p in &self.partitions {
+            for (slot, (k, s)) in p
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, e)| e.as_ref().map(|e| (i, e)))
+            {
+                keys.push(k);
+                states.push(s);
+                if times {
+                    touched.push(p.idle.as_ref().and_then(|idle| idle.last_touch(slot)));
+                }
+            }
+        }
+        let mut columns = self.keys_out.arrays_of(&keys)?;
+        columns.extend(self.states.arrays_of(&states)?);
+        Ok((
+            RecordBatch::try_new(Arc::clone(&self.snapshot_schema), columns)?,
+            touched,
+        ))
+    }
+
     fn misuse(&self, t: i64, why: &str) -> datafusion::error::DataFusionError {
         exec_datafusion_err!("'{}' at batch {t} ms: the function called {why}", self.name)
     }
@@ -635,38 +670,77 @@ where
     }
 
     fn snapshot(&self) -> DFResult<RecordBatch> {
-        let mut keys: Vec<&K> = Vec::with_capacity(self.keys());
-        let mut states: Vec<&S> = Vec::with_capacity(self.keys());
-        for p in &self.partitions {
-            for (k, s) in p.slots.iter().flatten() {
-                keys.push(k);
-                states.push(s);
-            }
-        }
-        let mut columns = self.keys_out.arrays_of(&keys)?;
-        columns.extend(self.states.arrays_of(&states)?);
-        Ok(RecordBatch::try_new(self.snapshot_schema(), columns)?)
+        Ok(self.keys_and_states(false)?.0)
+    }
+
+    fn saved_state(&self) -> DFResult<RecordBatch> {
+        let (snapshot, touched) = self.keys_and_states(true)?;
+        let mut fields = snapshot.schema().fields().to_vec();
+        fields.push(Arc::new(Field::new(TOUCHED_COLUMN, DataType::Int64, true)));
+        let mut columns = snapshot.columns().to_vec();
+        columns.push(Arc::new(Int64Array::from(touched)));
+        Ok(RecordBatch::try_new(
+            Arc::new(Schema::new(fields)),
+            columns,
+        )?)
     }
 
     fn snapshot_schema(&self) -> SchemaRef {
         Arc::clone(&self.snapshot_schema)
     }
 
-    fn restore(&mut self, snapshot: &RecordBatch, t: i64) -> DFResult<()> {
+    fn restore(&mut self, saved: &RecordBatch, t: i64, started: bool) -> DFResult<()> {
         let k = self.keys_out.fields.len();
+        let n = k + self.states.fields.len();
         let unreadable = |what: &str, e: String| {
             exec_datafusion_err!("'{}': saved {what} do not read back: {e}", self.name)
         };
-        let keys = Columns::<K>::read(&self.keys_out.fields, &snapshot.columns()[..k])
+        if saved.num_columns() != n + 1 {
+            return Err(unreadable(
+                "rows",
+                format!("{} columns, not {}", saved.num_columns(), n + 1),
+            ));
+        }
+        let keys = Columns::<K>::read(&self.keys_out.fields, &saved.columns()[..k])
             .map_err(|e| unreadable("keys", e))?;
-        let states = Columns::<S>::read(&self.states.fields, &snapshot.columns()[k..])
+        let states = Columns::<S>::read(&self.states.fields, &saved.columns()[k..n])
             .map_err(|e| unreadable("states", e))?;
-        self.seeded = true;
-        for (key, state) in keys.into_iter().zip(states) {
+        let touched = saved
+            .column(n)
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| {
+                unreadable(
+                    "times",
+                    format!("{} is not Int64", saved.column(n).data_type()),
+                )
+            })?;
+        if started {
+            self.seeded = true;
+        }
+        // Oldest touch first: the idle queue is in time order.
+        let mut entries: Vec<(i64, K, S)> = keys
+            .into_iter()
+            .zip(states)
+            .enumerate()
+            .map(|(i, (key, state))| {
+                let at = if touched.is_valid(i) {
+                    touched.value(i)
+                } else {
+                    t
+                };
+                (at, key, state)
+            })
+            .collect();
+        entries.sort_by_key(|(at, _, _)| *at);
+        for (at, key, state) in entries {
             let p = self.partition_of(&key);
-            let _ = self.partitions[p].call(key, t, |_, s| s.value = Some(state));
+            let _ = self.partitions[p].call(key, at, |_, s| s.value = Some(state));
         }
         Ok(())
+    }
+
+    fn seed_pending(&self) -> bool {
+        !self.seeded && !self.spec.initial_state.is_empty()
     }
 
     fn keys(&self) -> usize {

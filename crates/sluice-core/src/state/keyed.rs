@@ -388,14 +388,24 @@ impl KeyedStream {
         }
     }
 
-    /// Applies saved change batches in order (a full one, then deltas); the
-    /// `initial_state` seed is in them already.
-    pub fn restore(&mut self, changes: &[RecordBatch]) -> DFResult<()> {
-        self.seed = None;
+    /// Applies saved change batches in order (a full one, then deltas).
+    /// `started`: saved after the first batch, so the `initial_state` seed
+    /// is in them. Keys saved without a last-touch time (the stream had no
+    /// `state_timeout` then) count as touched at `last`, the last batch.
+    pub fn restore(&mut self, changes: &[RecordBatch], last: i64, started: bool) -> DFResult<()> {
+        if started {
+            self.seed = None;
+        }
         for c in changes {
             self.store.apply_changes(c)?;
         }
+        self.store.touch_untouched(last);
         Ok(())
+    }
+
+    /// The `initial_state` seed is still to be applied.
+    pub fn seed_pending(&self) -> bool {
+        self.seed.is_some()
     }
 
     /// What a checkpoint compares to know saved state still fits.

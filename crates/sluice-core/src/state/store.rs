@@ -154,6 +154,18 @@ impl StateStore {
         applied
     }
 
+    /// Keys with state but no last-touch time count as touched at `t` (if
+    /// the store keeps times).
+    pub fn touch_untouched(&mut self, t: i64) {
+        let Some(idle) = self.idle.as_mut() else {
+            return;
+        };
+        let keys: Vec<usize> = (0..self.location.len())
+            .filter(|&k| self.location[k] != NOWHERE && idle.last_touch(k).is_none())
+            .collect();
+        idle.touch(&keys, t);
+    }
+
     fn apply_runs(&mut self, changes: &RecordBatch) -> DFResult<()> {
         let op_at = changes.schema().index_of(OP_COLUMN)?;
         let touched_at = changes.schema().index_of(TOUCHED_COLUMN)?;

@@ -56,6 +56,8 @@ pub struct WindowedStream {
     recorded: Option<Vec<(i64, Arc<Vec<RecordBatch>>)>>,
     /// The start of the last batch's window: inputs at or before it have left.
     leaving: i64,
+    /// Taking saved inputs in again: a recomputed window skips its query.
+    replaying: bool,
 }
 
 /// A window's share of a checkpoint: its inputs since the last one, and
@@ -95,6 +97,7 @@ impl WindowedStream {
                             signature: split.signature(),
                             recorded: None,
                             leaving: i64::MIN,
+                            replaying: false,
                         });
                     }
                     Err(e) => format!("the aggregate could not be split: {}", e.strip_backtrace()),
@@ -117,6 +120,7 @@ impl WindowedStream {
             signature: Vec::new(),
             recorded: None,
             leaving: i64::MIN,
+            replaying: false,
         })
     }
 
@@ -207,7 +211,7 @@ impl WindowedStream {
                 while kept.front().is_some_and(|(time, _)| *time <= start) {
                     kept.pop_front();
                 }
-                if !emits {
+                if !emits || self.replaying {
                     return Ok(None);
                 }
                 let mut batches = Vec::new();
@@ -259,6 +263,7 @@ impl WindowedStream {
         interval: Duration,
     ) -> DFResult<()> {
         let recorded = self.recorded.take();
+        self.replaying = true;
         let mut result = Ok(());
         for (t, batches) in inputs {
             let rows = batches.iter().map(|b| b.num_rows()).sum();
@@ -274,6 +279,7 @@ impl WindowedStream {
             }
         }
         self.recorded = recorded;
+        self.replaying = false;
         result
     }
 
