@@ -545,3 +545,54 @@ CREATE SINK saved FROM lines WITH (connector = 'csv', path = 'out');"
         .collect();
     assert!(numbers.windows(2).all(|w| w[0] < w[1]), "out of order");
 }
+
+/// The newest `manifest-<ms>.json` in `ck`, as a batch time.
+fn last_manifest(ck: &Path) -> Option<i64> {
+    walk(ck)
+        .iter()
+        .filter_map(|f| f.strip_prefix("manifest-")?.strip_suffix(".json")?.parse().ok())
+        .max()
+}
+
+#[test]
+fn ctrl_c_commits_the_batch_in_progress_and_a_restart_goes_on() {
+    const BATCHES: u64 = 300;
+    let whole = stateful_job(STATEFUL);
+    let o = sluice_in(whole.path(), BATCHES).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let expected = tree(&whole.path().join("out"));
+
+    let job = stateful_job(STATEFUL);
+    let mut child = sluice_in(job.path(), BATCHES)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ck = job.path().join("ck");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(ck.exists() && last_manifest(&ck).is_some_and(|t| t >= 20_000)) {
+        assert!(Instant::now() < deadline, "no batch committed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let interrupt = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupt.success());
+    assert!(child.wait().unwrap().success(), "a graceful stop exits 0");
+    // The last batch written is the last committed one.
+    let stopped_at = last_manifest(&ck).unwrap();
+    assert!(
+        stopped_at < BATCHES as i64 * 1000,
+        "stopped before the end, at {stopped_at}"
+    );
+    let last_written = walk(&job.path().join("out"))
+        .iter()
+        .filter_map(|f| f.strip_prefix("everything-")?.split('/').next()?.parse::<i64>().ok())
+        .max();
+    assert_eq!(last_written, Some(stopped_at));
+
+    let again = sluice_in(job.path(), BATCHES).output().unwrap();
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(tree(&job.path().join("out")), expected);
+}
