@@ -13,6 +13,9 @@
 -- filterFunc, a word no longer in the window is dropped, not kept at 0.
 -- `EXPLAIN hot_words;` says how each aggregate is kept.
 SET batch_interval = '5 seconds';
+-- ssc.checkpoint("data/checkpoint"): killed or stopped, the job goes on
+-- where it was, windows and state included; remove the directory to start over.
+SET checkpoint = 'target/sql-examples/hot_words/checkpoint';
 
 CREATE SOURCE lines WITH (connector = 'words', rows_per_batch = 10, seed = 7);
 

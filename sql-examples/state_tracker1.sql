@@ -9,6 +9,9 @@
 -- updateFunc (values.sum + state.getOrElse(0)) is count(*) kept running:
 -- any aggregate works, and state is Arrow arrays, not an object per key.
 SET batch_interval = '5 seconds';
+-- ssc.checkpoint("data/checkpoint"): killed or stopped, the job goes on
+-- where it was, windows and state included; remove the directory to start over.
+SET checkpoint = 'target/sql-examples/state_tracker1/checkpoint';
 
 CREATE SOURCE lines WITH (connector = 'words', rows_per_batch = 10, seed = 3);
 

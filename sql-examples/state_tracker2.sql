@@ -8,6 +8,9 @@
 --
 --   sluice run sql-examples/state_tracker2.sql
 SET batch_interval = '1 second';
+-- ssc.checkpoint("data/checkpoint"): killed or stopped, the job goes on
+-- where it was, windows and state included; remove the directory to start over.
+SET checkpoint = 'target/sql-examples/state_tracker2/checkpoint';
 
 CREATE SOURCE lines WITH (connector = 'words', rows_per_batch = 5, seed = 5);
 

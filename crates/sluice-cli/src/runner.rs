@@ -79,6 +79,19 @@ pub async fn run_script(name: &str, text: &str, flags: &RunFlags) -> Result<(), 
     let mut interrupts =
         Interrupts::listen().map_err(|e| format!("cannot listen for Ctrl-C: {e}"))?;
     ssc.start().await.map_err(|e| format!("{name}: {e}"))?;
+    if let Some(r) = ssc.resumed() {
+        eprintln!(
+            "resuming from the checkpoint after batch {} ms ({} batches done){}",
+            r.batch_time,
+            r.batches,
+            match flags.batches {
+                Some(n) if n <= r.batches => format!(
+                    "; --batches {n} are done already: nothing to run (remove the checkpoint directory to start over)"
+                ),
+                _ => String::new(),
+            }
+        );
+    }
     let stopper = ssc.clone();
     tokio::spawn(async move {
         if interrupts.next().await {

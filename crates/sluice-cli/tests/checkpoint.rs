@@ -130,6 +130,11 @@ fn killed_at_random_and_restarted_the_output_is_an_uninterrupted_runs() {
         let done = sluice_in(job.path(), 12).output().unwrap();
         assert!(done.status.success(), "{}", stderr(&done));
         assert_eq!(stdout(&done), "");
+        assert!(
+            stderr(&done).contains("resuming from the checkpoint after batch 12000 ms (12 batches done); --batches 12 are done already: nothing to run (remove the checkpoint directory to start over)"),
+            "{}",
+            stderr(&done)
+        );
     }
 }
 
@@ -550,7 +555,12 @@ CREATE SINK saved FROM lines WITH (connector = 'csv', path = 'out');"
 fn last_manifest(ck: &Path) -> Option<i64> {
     walk(ck)
         .iter()
-        .filter_map(|f| f.strip_prefix("manifest-")?.strip_suffix(".json")?.parse().ok())
+        .filter_map(|f| {
+            f.strip_prefix("manifest-")?
+                .strip_suffix(".json")?
+                .parse()
+                .ok()
+        })
         .max()
 }
 
@@ -588,7 +598,13 @@ fn ctrl_c_commits_the_batch_in_progress_and_a_restart_goes_on() {
     );
     let last_written = walk(&job.path().join("out"))
         .iter()
-        .filter_map(|f| f.strip_prefix("everything-")?.split('/').next()?.parse::<i64>().ok())
+        .filter_map(|f| {
+            f.strip_prefix("everything-")?
+                .split('/')
+                .next()?
+                .parse::<i64>()
+                .ok()
+        })
         .max();
     assert_eq!(last_written, Some(stopped_at));
 

@@ -308,6 +308,7 @@ fn the_ui_flag_says_when_it_cannot_listen() {
 /// per-batch counts of the same generated lines, summed over each window.
 #[test]
 fn hot_words_example_counts_the_last_20_seconds_every_10() {
+    let _ = std::fs::remove_dir_all(repo_root().join("target/sql-examples/hot_words"));
     let o = run_simulated(6, &[], "sql-examples/hot_words.sql");
     assert!(o.status.success(), "{}", stderr(&o));
     let windows = batches(&stdout(&o));
@@ -389,6 +390,27 @@ fn state_tracker1_example_counts_every_word_so_far() {
         );
         last = counts;
     }
+    // Run again to 5 batches: the checkpoint resumes after batch 3, with
+    // the counts so far.
+    let o = run_simulated(5, &[], "sql-examples/state_tracker1.sql");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let resumed = batches(&stdout(&o));
+    assert_eq!(
+        resumed.iter().map(|b| b.0).collect::<Vec<_>>(),
+        vec![20000, 25000]
+    );
+    for (i, (t, rows)) in resumed.iter().enumerate() {
+        let counts = word_counts(rows);
+        assert_eq!(
+            counts.values().sum::<i64>(),
+            20 * (i as i64 + 4),
+            "batch {t}"
+        );
+        for (w, n) in &last {
+            assert!(counts.get(w).is_some_and(|m| m >= n), "{w} at {t}");
+        }
+        last = counts;
+    }
 }
 
 /// StateTracker2 (mapWithState + stateSnapshots): the snapshot holds every
@@ -396,6 +418,7 @@ fn state_tracker1_example_counts_every_word_so_far() {
 /// running counts.
 #[test]
 fn state_tracker2_example_changes_agree_with_snapshots() {
+    let _ = std::fs::remove_dir_all(repo_root().join("target/sql-examples/state_tracker2"));
     let o = run_simulated(4, &[], "sql-examples/state_tracker2.sql");
     assert!(o.status.success(), "{}", stderr(&o));
     let got = batches(&stdout(&o));

@@ -70,6 +70,8 @@ struct RunSettings {
     max_batches: Option<u64>,
     checkpoint: Option<String>,
     checkpoint_interval: Option<Duration>,
+    /// Where the started job resumed its checkpoint, if it did.
+    resumed: Option<crate::checkpoint::Resume>,
 }
 
 struct Job {
@@ -203,6 +205,12 @@ impl StreamingContext {
         }
         self.settings().checkpoint_interval = Some(interval);
         Ok(())
+    }
+
+    /// The checkpoint's last completed batch the started job went on from
+    /// (`None`: no checkpoint, or a new one).
+    pub fn resumed(&self) -> Option<crate::checkpoint::Resume> {
+        self.settings().resumed
     }
 
     /// Stop after `n` batches (with a checkpoint: counted from the stream's
@@ -350,6 +358,7 @@ impl StreamingContext {
             ClockChoice::Manual(c) => Arc::clone(c) as Arc<dyn BatchClock>,
         };
         let resumed = checkpoint.as_ref().and_then(|(_, r)| *r);
+        self.settings().resumed = resumed;
         let first = match (settings.start_ms, &settings.clock) {
             // Resuming: the batch after the last completed one, whatever
             // --start-ms says.
