@@ -612,3 +612,50 @@ fn ctrl_c_commits_the_batch_in_progress_and_a_restart_goes_on() {
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(tree(&job.path().join("out")), expected);
 }
+
+/// Copies the files under `from` into `to` (made as needed).
+fn copy_tree(from: &Path, to: &Path) {
+    for f in walk(from) {
+        let target = to.join(&f);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(from.join(&f), target).unwrap();
+    }
+}
+
+/// Upgrade: a checkpoint an earlier sluice wrote (manifest format 1, the
+/// stateful job after 6 batches, kept in `tests/data/checkpoint-v1` with
+/// its script and input) resumes in this one: batches 7 to 12 are what an
+/// uninterrupted run of this version writes.
+#[test]
+fn a_checkpoint_written_by_an_earlier_version_resumes() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/checkpoint-v1");
+    let whole = tempfile::tempdir().unwrap();
+    copy_tree(&fixture, whole.path());
+    std::fs::remove_dir_all(whole.path().join("ck")).unwrap();
+    let o = sluice_in(whole.path(), 12).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let expected: BTreeMap<String, String> = tree(&whole.path().join("out"))
+        .into_iter()
+        .filter(|(f, _)| {
+            let t: i64 = f
+                .split('/')
+                .next()
+                .and_then(|d| d.rsplit('-').next())
+                .and_then(|t| t.parse().ok())
+                .unwrap();
+            t > 6000
+        })
+        .collect();
+    assert_eq!(expected.len(), 2 * (4 * 6 + 3), "{:?}", expected.keys());
+
+    let job = tempfile::tempdir().unwrap();
+    copy_tree(&fixture, job.path());
+    let o = sluice_in(job.path(), 12).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("resuming from the checkpoint after batch 6000 ms (6 batches done)"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(tree(&job.path().join("out")), expected);
+}
