@@ -118,6 +118,8 @@ pub struct Engine {
     recording_state: bool,
     /// The checkpoint's directory on this machine, for write-ahead logs.
     checkpoint_dir: Option<std::path::PathBuf>,
+    /// Some source keeps a write-ahead log in the checkpoint.
+    keeps_logs: bool,
 }
 
 impl Engine {
@@ -140,6 +142,7 @@ impl Engine {
             live_sources: Arc::default(),
             recording_state: false,
             checkpoint_dir: None,
+            keeps_logs: false,
         }
     }
 
@@ -167,6 +170,12 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Some source keeps a write-ahead log in the checkpoint: commits must
+    /// reach the disk before the log is trimmed.
+    pub fn keeps_logs(&self) -> bool {
+        self.keeps_logs
     }
 
     /// Sets the stream's first batch time minus the interval (a resumed
@@ -236,7 +245,7 @@ impl Engine {
     ) -> Result<()> {
         self.check_name_free(name, "source")?;
         if self.recording_state {
-            crate::checkpoint::make_resumable(
+            self.keeps_logs |= crate::checkpoint::make_resumable(
                 &mut *source,
                 name,
                 connector,

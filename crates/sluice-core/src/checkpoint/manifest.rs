@@ -128,7 +128,7 @@ pub struct ManifestStore {
 }
 
 /// `manifest-<ms>.json` for `batch_time`; zero-padded so names sort as times.
-fn manifest_name(batch_time: i64) -> String {
+pub fn manifest_name(batch_time: i64) -> String {
     format!("{PREFIX}{batch_time:020}{SUFFIX}")
 }
 
@@ -204,6 +204,35 @@ impl ManifestStore {
             .await
             .map_err(|e| self.error(format!("cannot write {name}: {e}")))?;
         Ok(())
+    }
+
+    /// Flushes written files (relative names) and their directories to
+    /// disk, for a local checkpoint (object stores are durable once a put
+    /// returns).
+    pub async fn sync(&self, relatives: Vec<String>) -> Result<()> {
+        let Some(dir) = self.local.clone() else {
+            return Ok(());
+        };
+        let synced = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let mut dirs = std::collections::BTreeSet::new();
+            for r in &relatives {
+                let path = dir.join(r);
+                std::fs::File::open(&path)?.sync_all()?;
+                if let Some(parent) = path.parent() {
+                    dirs.insert(parent.to_path_buf());
+                }
+            }
+            for d in dirs {
+                std::fs::File::open(d)?.sync_all()?;
+            }
+            Ok(())
+        })
+        .await;
+        match synced {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(self.error(format!("cannot flush to disk: {e}"))),
+            Err(e) => Err(self.error(format!("cannot flush to disk: {e}"))),
+        }
     }
 
     /// The batch times that have a manifest, oldest first.

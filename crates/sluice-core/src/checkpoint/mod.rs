@@ -259,12 +259,19 @@ impl Checkpointer {
             location: self.display.clone(),
             message: format!("batch {batch_time} ms: {message}"),
         })?;
+        // A source that keeps a log drops what a commit covers: the commit
+        // must then outlive a machine crash, not only the process's.
+        let durable = engine.keeps_logs();
+        let names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
         futures::future::try_join_all(
             files
                 .into_iter()
                 .map(|(name, body)| async move { self.manifests.write(&name, body).await }),
         )
         .await?;
+        if durable {
+            self.manifests.sync(names).await?;
+        }
         let mut manifest = Manifest::new(batch_time, batches);
         manifest.interval_ms = u64::try_from(engine.batch_interval.as_millis()).unwrap_or(u64::MAX);
         manifest.sources = sources;
@@ -276,6 +283,11 @@ impl Checkpointer {
             .collect();
         manifest.streams = states.clone();
         self.manifests.commit(&manifest).await?;
+        if durable {
+            self.manifests
+                .sync(vec![manifest::manifest_name(batch_time)])
+                .await?;
+        }
         self.streams().committed(states);
         for s in &engine.sources {
             if let Some(entry) = manifest.sources.get(&s.name) {
@@ -293,15 +305,16 @@ impl Checkpointer {
 }
 
 /// Makes `source` one a checkpoint can resume: it reports a position, or
-/// keeps a write-ahead log in the checkpoint directory `dir` (local only).
+/// keeps a write-ahead log in the checkpoint directory `dir` (local only;
+/// then `true`).
 pub fn make_resumable(
     source: &mut dyn crate::source::Source,
     name: &str,
     connector: &str,
     dir: Option<&std::path::Path>,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<bool, String> {
     if source.position().is_some() {
-        return Ok(());
+        return Ok(false);
     }
     let kept = match dir {
         Some(dir) => source
@@ -310,7 +323,7 @@ pub fn make_resumable(
         None => false,
     };
     if kept {
-        return Ok(());
+        return Ok(true);
     }
     Err(format!(
         "source '{name}' ({connector}) cannot resume from a checkpoint{}: what it received would be lost on a restart; {}",
