@@ -34,6 +34,7 @@ pub mod console;
 pub mod constant;
 pub mod directory;
 pub mod files;
+pub mod kafka;
 pub mod postgres;
 pub mod rate;
 pub mod replay;
@@ -52,6 +53,7 @@ pub fn register_all(registry: &mut ConnectorRegistry) {
         Arc::new(rate::RateSourceFactory),
         Arc::new(socket::SocketSourceFactory),
         Arc::new(directory::DirectorySourceFactory),
+        Arc::new(kafka::KafkaSourceFactory),
     ];
     for s in sources {
         registry.register_source(s);

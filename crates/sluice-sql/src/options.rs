@@ -134,7 +134,12 @@ impl Options {
     /// Fails on the first option not in `known`, naming the valid ones.
     pub fn check_known(&self, what: &str, known: &[&str]) -> Result<(), SqlError> {
         for e in &self.entries {
-            if !known.contains(&e.key.as_str()) {
+            // A known name ending in '.' admits any key under it (`kafka.`).
+            let admitted = known.iter().any(|k| match k.strip_suffix('.') {
+                Some(_) => e.key.len() > k.len() && e.key.starts_with(k),
+                None => *k == e.key,
+            });
+            if !admitted {
                 return Err(SqlError::new(
                     format!(
                         "unknown option '{}' for {what}; valid options: {}",
@@ -203,5 +208,20 @@ mod tests {
                 .message
                 .contains("needs the option 'path'")
         );
+    }
+
+    #[test]
+    fn a_known_name_ending_in_a_dot_admits_keys_under_it() {
+        let mut o = Options::new(Location::new(1, 1));
+        o.insert("kafka.security.protocol", "SSL", Location::new(1, 5));
+        assert!(
+            o.check_known("the kafka source", &["brokers", "kafka."])
+                .is_ok()
+        );
+        o.insert("kafka.", "x", Location::new(1, 9));
+        let e = o
+            .check_known("the kafka source", &["brokers", "kafka."])
+            .unwrap_err();
+        assert!(e.to_string().contains("unknown option 'kafka.'"), "{e}");
     }
 }

@@ -1,0 +1,134 @@
+//! A throwaway Kafka-protocol broker on 127.0.0.1: `tansu` with its sqlite
+//! storage in a temp dir, stopped when dropped. Found on `PATH`, in
+//! `$SLUICE_TOOLS/bin` or in `~/.cache/sluice/tools/bin` (where `.ci/run`
+//! installs it). `None` (the test passes with a note) when it is not
+//! installed, unless `SLUICE_KAFKA_TESTS=required`.
+
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+pub struct KafkaServer {
+    _dir: tempfile::TempDir,
+    bin: PathBuf,
+    child: Child,
+    pub port: u16,
+}
+
+fn tansu() -> Option<PathBuf> {
+    let mut places: Vec<PathBuf> = Vec::new();
+    if let Ok(tools) = std::env::var("SLUICE_TOOLS") {
+        places.push(PathBuf::from(tools).join("bin/tansu"));
+    }
+    if let Ok(home) = std::env::var("HOME") {
+        places.push(PathBuf::from(home).join(".cache/sluice/tools/bin/tansu"));
+    }
+    if let Ok(path) = std::env::var("PATH") {
+        places.extend(std::env::split_paths(&path).map(|d| d.join("tansu")));
+    }
+    places.into_iter().find(|p| p.is_file())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+impl KafkaServer {
+    pub fn start() -> Option<KafkaServer> {
+        let Some(bin) = tansu() else {
+            assert_ne!(
+                std::env::var("SLUICE_KAFKA_TESTS").as_deref(),
+                Ok("required"),
+                "the tansu broker is not installed (bash .ci/run installs it)"
+            );
+            eprintln!("skipped: the tansu broker is not installed (bash .ci/run installs it)");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(&bin)
+            .arg("broker")
+            .args(["--listener-url", &url, "--advertised-listener-url", &url])
+            // Relative to the working directory (an absolute path is not).
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tansu starts");
+        let server = KafkaServer {
+            _dir: dir,
+            bin,
+            child,
+            port,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(server)
+    }
+
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Creates `topic` with `partitions` partitions.
+    pub fn create_topic(&self, topic: &str, partitions: u32) {
+        let ok = Command::new(&self.bin)
+            .args(["topic", "create", topic, "--partitions"])
+            .arg(partitions.to_string())
+            .arg("--broker")
+            .arg(format!("tcp://127.0.0.1:{}", self.port))
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "tansu topic create {topic}");
+    }
+
+    /// Produces `(partition, key, value)` records to `topic`, and waits for
+    /// every one to be acknowledged.
+    pub fn produce(&self, topic: &str, records: &[(i32, String, String)]) {
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", self.brokers())
+            .set("linger.ms", "5")
+            .create()
+            .unwrap();
+        for (partition, key, value) in records {
+            let mut record = BaseRecord::to(topic)
+                .partition(*partition)
+                .key(key)
+                .payload(value);
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((_, r)) => {
+                        producer.poll(Duration::from_millis(10));
+                        record = r;
+                    }
+                }
+            }
+        }
+        producer
+            .flush(Duration::from_secs(30))
+            .expect("all acknowledged");
+    }
+}
+
+impl Drop for KafkaServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
