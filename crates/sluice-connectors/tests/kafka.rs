@@ -5,6 +5,10 @@
 mod common;
 #[path = "common/kafka_server.rs"]
 mod kafka_server;
+#[path = "common/outside.rs"]
+mod outside;
+#[path = "common/redis_server.rs"]
+mod redis_server;
 
 use std::collections::BTreeSet;
 
@@ -13,6 +17,7 @@ use arrow::datatypes::{Int32Type, Int64Type};
 use common::source_of;
 use datafusion::prelude::SessionContext;
 use kafka_server::KafkaServer;
+use redis_server::RedisServer;
 use sluice_core::source::Source;
 
 const RECORDS: usize = 10_000;
@@ -126,4 +131,94 @@ async fn a_missing_topic_is_named() {
     .unwrap();
     let e = source.cut(1000).await.unwrap_err().to_string();
     assert!(e.contains("topic 'nowhere'"), "{e}");
+}
+
+/// A source with `offset_store` (and more options), reading `topic`.
+async fn stored_source(
+    session: &SessionContext,
+    brokers: &str,
+    topic: &str,
+    more: &[(&str, &str)],
+) -> Box<dyn Source> {
+    let mut options = vec![
+        ("brokers", brokers),
+        ("topics", topic),
+        ("starting_offsets", "earliest"),
+        ("max_rows_per_partition", "50"),
+        ("group_id", "tracker"),
+    ];
+    options.extend_from_slice(more);
+    source_of(session, "kafka", None, &options).await.unwrap()
+}
+
+/// Two batches are read and done (offsets stored), one more is read but
+/// not done (a crash): a new source starts where the store says, after the
+/// second, and reads the third batch's records again.
+async fn resumes_from_the_store(server: &KafkaServer, topic: &str, more: &[(&str, &str)]) {
+    server.create_topic(topic, 3);
+    let records: Vec<(i32, String, String)> = (0..600)
+        .map(|i| ((i % 3) as i32, format!("k{i}"), format!("v{i}")))
+        .collect();
+    server.produce(topic, &records);
+    let session = SessionContext::new();
+    let mut first = stored_source(&session, &server.brokers(), topic, more).await;
+    assert!(first.stores_positions());
+    let mut seen = Vec::new();
+    for t in 1..=2 {
+        seen.extend(rows(&first.cut(t * 1000).await.unwrap()));
+        let position = first.position().unwrap();
+        first.done(&position).await.unwrap();
+    }
+    let lost_batch = rows(&first.cut(3000).await.unwrap());
+    drop(first);
+    let mut second = stored_source(&session, &server.brokers(), topic, more).await;
+    let again = rows(&second.cut(3000).await.unwrap());
+    assert!(!again.is_empty());
+    assert_eq!(again, lost_batch, "the batch not done is read again");
+    seen.extend(again);
+    second.done(&second.position().unwrap()).await.unwrap();
+    seen.extend(rows(&second.cut(4000).await.unwrap()));
+    second.done(&second.position().unwrap()).await.unwrap();
+    let values: BTreeSet<&str> = seen.iter().map(|r| r.2.as_str()).collect();
+    assert_eq!((seen.len(), values.len()), (600, 600), "each record once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_in_the_consumer_group() {
+    let Some(server) = KafkaServer::start() else {
+        return;
+    };
+    resumes_from_the_store(&server, "grouped", &[("offset_store", "kafka")]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_in_redis_in_the_tutorials_layout() {
+    let Some(server) = KafkaServer::start() else {
+        return;
+    };
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let url = redis.url();
+    resumes_from_the_store(
+        &server,
+        "tracked",
+        &[("offset_store", "redis"), ("redis", url.as_str())],
+    )
+    .await;
+    // kafka:topic:<topic>:<group_id>, partition -> next offset: every
+    // partition's 200 records are done.
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let stored: std::collections::BTreeMap<String, String> = redis::cmd("HGETALL")
+        .arg("kafka:topic:tracked:tracker")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.keys().cloned().collect::<Vec<_>>(),
+        vec!["0", "1", "2"],
+        "{stored:?}"
+    );
+    assert!(stored.values().all(|v| v == "200"), "{stored:?}");
 }

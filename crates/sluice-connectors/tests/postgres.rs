@@ -6,6 +6,8 @@
 //! stream with nothing of it committed.
 
 mod common;
+#[path = "common/outside.rs"]
+mod outside;
 #[path = "common/postgres_server.rs"]
 mod postgres_server;
 

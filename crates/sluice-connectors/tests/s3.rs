@@ -7,9 +7,11 @@
 //! `SLUICE_S3_TESTS=required` (as `.ci/run` sets after installing it).
 
 mod common;
+#[path = "common/outside.rs"]
+mod outside;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -35,21 +37,17 @@ fn start_moto() -> Option<Moto> {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if !found {
-        assert_ne!(
-            std::env::var("SLUICE_S3_TESTS").as_deref(),
-            Ok("required"),
-            "moto_server is not installed: pip install 'moto[server]'"
-        );
-        eprintln!("skipped: moto_server is not installed (pip install 'moto[server]')");
+    if !outside::present(
+        found,
+        "SLUICE_S3_TESTS",
+        "moto_server",
+        "pip install 'moto[server]'",
+    ) {
         return None;
     }
     // A port free a moment ago may be taken by then: try another.
     for _ in 0..3 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap();
+        let port = outside::free_port();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())

@@ -82,7 +82,7 @@ async fn cut_sources(t: i64, sources: &SourceHandles, record_positions: bool) ->
             },
         })?;
         inputs.push((name.clone(), batches));
-        if record_positions {
+        if record_positions || source.stores_positions() {
             positions.push((name.clone(), source.position()));
         }
     }
@@ -93,6 +93,58 @@ async fn cut_sources(t: i64, sources: &SourceHandles, record_positions: bool) ->
         cut_at_ms: crate::metrics::wall_clock_ms(),
         positions,
     })
+}
+
+/// Tells each source that batch `t` is done ([`Source::done`]); a failure
+/// (a Kafka offset store down) is retried with backoff, 0.25 s doubling to
+/// 5 s, the next batch waiting, until it works or the job is stopped.
+async fn finish_sources(
+    engine: &Arc<Mutex<Engine>>,
+    t: i64,
+    positions: &[(String, Option<serde_json::Value>)],
+    stop: &watch::Receiver<bool>,
+) -> Result<()> {
+    for (name, position) in positions {
+        let Some(position) = position else {
+            continue;
+        };
+        let source = {
+            let engine = engine.lock().await;
+            engine
+                .sources
+                .iter()
+                .find(|s| &s.name == name)
+                .map(|s| Arc::clone(&s.source))
+        };
+        let Some(source) = source else {
+            continue;
+        };
+        let mut backoff = std::time::Duration::from_millis(250);
+        loop {
+            match source.lock().await.done(position).await {
+                Ok(()) => break,
+                Err(e) if !*stop.borrow() => {
+                    log::warn!(
+                        "source '{name}', batch {t} ms: {}; retrying in {backoff:?} (the next batch waits)",
+                        e.message()
+                    );
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+                }
+                Err(e) => {
+                    return Err(SluiceError::Source {
+                        name: name.clone(),
+                        batch_time: t,
+                        message: format!(
+                            "stopped while its position was not stored: {}",
+                            e.message()
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What `process` commits after each batch: the checkpoint, and how many
@@ -164,6 +216,12 @@ pub async fn process(
                 }
             }
             (info, _) => info,
+        };
+        let info = match info {
+            Ok(info) => finish_sources(&engine, t, &positions, &stop)
+                .await
+                .map(|()| info),
+            Err(e) => Err(e),
         };
         match info {
             Ok(info) => metrics.record(info),

@@ -50,9 +50,21 @@ pub trait Source: Send + std::fmt::Debug {
         Ok(false)
     }
 
-    /// The batch whose position this is was committed by the checkpoint:
-    /// what the source kept to cut it again may go.
-    fn committed(&mut self, _position: &serde_json::Value) {}
+    /// Whether the source keeps its own record of how far the job got (Kafka
+    /// offsets in the consumer group or in Redis): it then reports a
+    /// position after every cut, checkpoint or not, and is told in
+    /// [`Source::done`] when the batch is.
+    fn stores_positions(&self) -> bool {
+        false
+    }
+
+    /// The batch that left the source at `position` is done: every sink
+    /// wrote it, and the checkpoint (if any) committed it. A source may now
+    /// store the position (a Kafka source's offsets) or drop what it kept
+    /// to cut the batch again (the socket's log). An error is retried.
+    async fn done(&mut self, _position: &serde_json::Value) -> Result<()> {
+        Ok(())
+    }
 
     /// The push handle, for sources that the application (or `INSERT INTO`) feeds.
     fn queue_handle(&self) -> Option<QueueHandle> {

@@ -20,11 +20,14 @@
 //! `kafka.sasl.password`, ...), passed through and never logged.
 //!
 //! The source's position is the next offset of every partition: with a
-//! checkpoint, a restart reads on from exactly there. Partitions added to a
+//! checkpoint, a restart reads on from exactly there. `offset_store =
+//! 'kafka'` or `'redis'` (with `redis = 'redis://host:port'`) keeps them
+//! there too, stored once the batch is done ([`offsets`]). Partitions added to a
 //! topic are picked up at the next batch, from their earliest offset. An
 //! offset no longer on the broker (removed by retention) is reported and
 //! reading goes on from the earliest one that is.
 
+pub mod offsets;
 mod reader;
 
 use std::collections::BTreeMap;
@@ -39,7 +42,9 @@ use rdkafka::consumer::BaseConsumer;
 use sluice_core::source::{Source, SourceContext, SourceFactory, SourceSpec};
 use sluice_core::{Result, SluiceError, plan_err};
 
-use reader::{Format, Partition, Reader};
+use offsets::{OffsetStore, StoreKind};
+use reader::Reader;
+pub use reader::{Format, Partition};
 
 /// How long a metadata or offsets request may take before the batch fails.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,6 +66,8 @@ impl SourceFactory for KafkaSourceFactory {
             "starting_offsets",
             "max_rows_per_partition",
             "format",
+            "offset_store",
+            "redis",
             "kafka.",
         ]
     }
@@ -94,15 +101,30 @@ impl SourceFactory for KafkaSourceFactory {
         if max_rows == Some(0) {
             return plan_err!("{what}: max_rows_per_partition must be at least 1");
         }
+        let group_id = o
+            .get("group_id")
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("sluice-{name}"));
+        let store = match (
+            o.get("offset_store").unwrap_or("checkpoint"),
+            o.get("redis"),
+        ) {
+            ("checkpoint", None) => StoreKind::Checkpoint,
+            ("kafka", None) => StoreKind::Kafka,
+            ("redis", url) => StoreKind::Redis(url.unwrap_or("redis://127.0.0.1:6379").to_string()),
+            (_, Some(_)) => {
+                return plan_err!("{what}: 'redis' is the address of offset_store = 'redis'");
+            }
+            (other, None) => {
+                return plan_err!(
+                    "{what}: offset_store '{other}' is not one of 'checkpoint', 'kafka', 'redis'"
+                );
+            }
+        };
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &brokers)
-            .set(
-                "group.id",
-                o.get("group_id")
-                    .map(str::to_string)
-                    .unwrap_or_else(|| format!("sluice-{name}")),
-            )
+            .set("group.id", &group_id)
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false")
             .set("auto.offset.reset", "error");
@@ -114,14 +136,17 @@ impl SourceFactory for KafkaSourceFactory {
         let consumer: BaseConsumer = config.create().map_err(|e| {
             SluiceError::Config(format!("{what}: cannot create a Kafka client: {e}"))
         })?;
+        let reader = Arc::new(Reader::new(consumer, format));
         Ok(Box::new(KafkaSource {
             name: name.clone(),
             schema: schema(format),
-            reader: Arc::new(Reader::new(consumer, format)),
+            store: OffsetStore::new(store, group_id, Arc::clone(&reader)),
+            reader,
             topics,
             starting,
             max_rows,
             next: BTreeMap::new(),
+            loaded: false,
         }))
     }
 }
@@ -241,6 +266,10 @@ pub struct KafkaSource {
     max_rows: Option<u64>,
     /// Per partition, the next offset to read.
     next: BTreeMap<Partition, i64>,
+    /// Where offsets are kept besides the checkpoint.
+    store: OffsetStore,
+    /// The offsets came from the checkpoint or the store already.
+    loaded: bool,
 }
 
 impl KafkaSource {
@@ -269,6 +298,16 @@ impl Source for KafkaSource {
         .await
         .map_err(|e| self.error(batch_time, e.to_string()))?
         .map_err(|e| self.error(batch_time, e))?;
+        if !self.loaded {
+            // Where the store says the job got, for partitions it knows.
+            let stored = self
+                .store
+                .load(&partitions)
+                .await
+                .map_err(|e| self.error(batch_time, e))?;
+            self.next.extend(stored);
+            self.loaded = true;
+        }
         // Fix each partition's range now.
         let reader = Arc::clone(&self.reader);
         let watermarks = tokio::task::spawn_blocking(move || {
@@ -328,21 +367,42 @@ impl Source for KafkaSource {
     }
 
     fn restore(&mut self, position: &serde_json::Value) -> Result<()> {
-        let bad = || {
+        let next = offsets_of(position).ok_or_else(|| {
             SluiceError::Config(format!(
                 "kafka source '{}': the checkpoint's offsets do not read: {position}",
                 self.name
             ))
-        };
-        let topics = position["offsets"].as_object().ok_or_else(bad)?;
-        let mut next = BTreeMap::new();
-        for (topic, partitions) in topics {
-            for (p, offset) in partitions.as_object().ok_or_else(bad)? {
-                let p: i32 = p.parse().map_err(|_| bad())?;
-                next.insert((topic.clone(), p), offset.as_i64().ok_or_else(bad)?);
-            }
-        }
+        })?;
         self.next = next;
+        self.loaded = true;
         Ok(())
     }
+
+    fn stores_positions(&self) -> bool {
+        *self.store.kind() != StoreKind::Checkpoint
+    }
+
+    async fn done(&mut self, position: &serde_json::Value) -> Result<()> {
+        if !self.stores_positions() {
+            return Ok(());
+        }
+        let next = offsets_of(position).ok_or_else(|| {
+            SluiceError::Config(format!("kafka source '{}': position {position}", self.name))
+        })?;
+        self.store
+            .store(&next)
+            .await
+            .map_err(|e| SluiceError::Config(format!("kafka source '{}': {e}", self.name)))
+    }
+}
+
+/// The offsets of a position (`{"offsets": {"topic": {"0": next}}}`).
+fn offsets_of(position: &serde_json::Value) -> Option<BTreeMap<Partition, i64>> {
+    let mut next = BTreeMap::new();
+    for (topic, partitions) in position["offsets"].as_object()? {
+        for (p, offset) in partitions.as_object()? {
+            next.insert((topic.clone(), p.parse().ok()?), offset.as_i64()?);
+        }
+    }
+    Some(next)
 }

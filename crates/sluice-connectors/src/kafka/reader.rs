@@ -13,7 +13,7 @@ use arrow::array::{
 use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -138,6 +138,43 @@ impl Reader {
         }
         out.sort();
         Ok(out)
+    }
+
+    /// The consumer group's committed next offsets of `partitions` (those
+    /// that have one).
+    pub fn committed(
+        &self,
+        partitions: &[Partition],
+        timeout: Duration,
+    ) -> Result<std::collections::BTreeMap<Partition, i64>, String> {
+        let mut list = TopicPartitionList::new();
+        for (topic, p) in partitions {
+            list.add_partition(topic, *p);
+        }
+        let committed = self
+            .consumer
+            .committed_offsets(list, timeout)
+            .map_err(|e| format!("cannot read the group's committed offsets: {e}"))?;
+        Ok(committed
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(n) => Some(((e.topic().to_string(), e.partition()), n)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Commits `next` (the next offset of each partition) to the group.
+    pub fn commit(&self, next: &std::collections::BTreeMap<Partition, i64>) -> Result<(), String> {
+        let mut list = TopicPartitionList::new();
+        for ((topic, p), offset) in next {
+            list.add_partition_offset(topic, *p, Offset::Offset(*offset))
+                .map_err(|e| format!("{topic}:{p}: {e}"))?;
+        }
+        self.consumer
+            .commit(&list, CommitMode::Sync)
+            .map_err(|e| format!("cannot commit offsets to the group: {e}"))
     }
 
     /// A partition's earliest and next offsets.

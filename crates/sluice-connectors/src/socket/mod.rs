@@ -252,10 +252,11 @@ impl Source for SocketSource {
         Ok(())
     }
 
-    fn committed(&mut self, position: &serde_json::Value) {
+    async fn done(&mut self, position: &serde_json::Value) -> Result<()> {
         if let (Some(wal), Some(t)) = (self.received().wal.as_ref(), position["cut"].as_i64()) {
             wal.forget_through(t);
         }
+        Ok(())
     }
 }
 

@@ -6,10 +6,11 @@
 
 #![allow(dead_code)]
 
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::outside::{free_port, present, wait_for_port};
 
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -35,24 +36,18 @@ fn tansu() -> Option<PathBuf> {
     places.into_iter().find(|p| p.is_file())
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
-
 impl KafkaServer {
     pub fn start() -> Option<KafkaServer> {
-        let Some(bin) = tansu() else {
-            assert_ne!(
-                std::env::var("SLUICE_KAFKA_TESTS").as_deref(),
-                Ok("required"),
-                "the tansu broker is not installed (bash .ci/run installs it)"
-            );
-            eprintln!("skipped: the tansu broker is not installed (bash .ci/run installs it)");
+        let bin = tansu();
+        if !present(
+            bin.is_some(),
+            "SLUICE_KAFKA_TESTS",
+            "the tansu broker",
+            "bash .ci/run installs it",
+        ) {
             return None;
-        };
+        }
+        let bin = bin?;
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
@@ -72,11 +67,7 @@ impl KafkaServer {
             child,
             port,
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port(port, "tansu", Duration::from_secs(30));
         Some(server)
     }
 

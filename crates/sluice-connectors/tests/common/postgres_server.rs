@@ -6,9 +6,10 @@
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+
+use crate::outside::{free_port, present};
 
 pub struct PgServer {
     dir: tempfile::TempDir,
@@ -19,15 +20,16 @@ pub struct PgServer {
 
 impl PgServer {
     pub fn start() -> Option<PgServer> {
-        let Some(bin) = bin_dir() else {
-            assert_ne!(
-                std::env::var("SLUICE_POSTGRES_TESTS").as_deref(),
-                Ok("required"),
-                "PostgreSQL's server is not installed: apt-get install postgresql"
-            );
-            eprintln!("skipped: PostgreSQL's server is not installed (apt-get install postgresql)");
+        let bin = bin_dir();
+        if !present(
+            bin.is_some(),
+            "SLUICE_POSTGRES_TESTS",
+            "PostgreSQL's server",
+            "apt-get install postgresql",
+        ) {
             return None;
-        };
+        }
+        let bin = bin?;
         let as_postgres = is_root();
         let dir = tempfile::tempdir().unwrap();
         if as_postgres {
@@ -167,13 +169,6 @@ impl Drop for PgServer {
             .stderr(Stdio::null())
             .status();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
 }
 
 /// The newest installed server's `bin`.

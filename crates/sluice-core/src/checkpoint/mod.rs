@@ -289,11 +289,6 @@ impl Checkpointer {
                 .await?;
         }
         self.streams().committed(states);
-        for s in &engine.sources {
-            if let Some(entry) = manifest.sources.get(&s.name) {
-                s.source.lock().await.committed(&entry["position"]);
-            }
-        }
         // Committed: a failed clean-up only leaves old files behind.
         if batches % CLEAN_EVERY == 0
             && let Err(e) = self.manifests.clean(KEEP_MANIFESTS).await

@@ -1,0 +1,55 @@
+//! A throwaway Redis server from Debian's packages on 127.0.0.1, without
+//! persistence, stopped when dropped. `None` (the test passes with a note)
+//! when it is not installed, unless `SLUICE_REDIS_TESTS=required`.
+
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::outside::{free_port, present, wait_for_port};
+
+pub struct RedisServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl RedisServer {
+    pub fn start() -> Option<RedisServer> {
+        let installed = Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !present(
+            installed,
+            "SLUICE_REDIS_TESTS",
+            "redis-server",
+            "apt-get install redis-server",
+        ) {
+            return None;
+        }
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = RedisServer { child, port };
+        wait_for_port(port, "redis-server", Duration::from_secs(10));
+        Some(server)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
