@@ -491,6 +491,8 @@ fn parquet_archive_example_writes_each_batch_to_its_own_file() {
     );
 }
 
+#[path = "../../sluice-connectors/tests/common/outside.rs"]
+mod outside;
 #[path = "../../sluice-connectors/tests/common/postgres_server.rs"]
 mod postgres_server;
 
