@@ -65,6 +65,7 @@ pub fn register_all(registry: &mut ConnectorRegistry) {
         Arc::new(files::FileSinkFactory::new(files::FileFormat::Csv)),
         Arc::new(files::FileSinkFactory::new(files::FileFormat::Json)),
         Arc::new(postgres::PostgresSinkFactory),
+        Arc::new(kafka::sink::KafkaSinkFactory),
     ];
     for s in sinks {
         registry.register_sink(s);

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Int32Type, Int64Type};
-use common::source_of;
+use common::{sink, source_of};
 use datafusion::prelude::SessionContext;
 use kafka_server::KafkaServer;
 use redis_server::RedisServer;
@@ -221,4 +221,107 @@ async fn offsets_in_redis_in_the_tutorials_layout() {
         "{stored:?}"
     );
     assert!(stored.values().all(|v| v == "200"), "{stored:?}");
+}
+
+/// What the kafka sink produces is what a kafka source reads: `key` and
+/// `value` columns as they are; other rows as JSON objects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sink_produces_what_the_source_reads() {
+    use arrow::array::{Array, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let Some(server) = KafkaServer::start() else {
+        return;
+    };
+    server.create_topic("pairs", 1);
+    server.create_topic("rows", 1);
+    let session = SessionContext::new();
+    let brokers = server.brokers();
+
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("key", DataType::Utf8, true),
+        Field::new("value", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            Arc::new(StringArray::from(vec![Some("a"), None, Some("c")])),
+            Arc::new(StringArray::from(vec![Some("1"), Some("2"), None])),
+        ],
+    )
+    .unwrap();
+    let mut out = sink(
+        &session,
+        "kafka",
+        schema,
+        &[("brokers", &brokers), ("topic", "pairs")],
+    )
+    .await
+    .unwrap();
+    out.write(1000, &[batch]).await.unwrap();
+
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("word", DataType::Utf8, false),
+        Field::new("n", DataType::Int64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            Arc::new(StringArray::from(vec!["x", "y"])),
+            Arc::new(Int64Array::from(vec![3, 4])),
+        ],
+    )
+    .unwrap();
+    let mut out = sink(
+        &session,
+        "kafka",
+        schema,
+        &[("brokers", &brokers), ("topic", "rows")],
+    )
+    .await
+    .unwrap();
+    out.write(1000, &[batch]).await.unwrap();
+
+    let read = |topic: &'static str| {
+        let session = session.clone();
+        let brokers = brokers.clone();
+        async move {
+            let mut source = source_of(
+                &session,
+                "kafka",
+                None,
+                &[
+                    ("brokers", &brokers),
+                    ("topics", topic),
+                    ("starting_offsets", "earliest"),
+                ],
+            )
+            .await
+            .unwrap();
+            let batches = source.cut(1000).await.unwrap();
+            let b = &batches[0];
+            let keys = b.column(0).as_string::<i32>();
+            let values = b.column(1).as_string::<i32>();
+            (0..b.num_rows())
+                .map(|i| {
+                    (
+                        keys.is_valid(i).then(|| keys.value(i).to_string()),
+                        values.is_valid(i).then(|| values.value(i).to_string()),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let some = |s: &str| Some(s.to_string());
+    assert_eq!(
+        read("pairs").await,
+        vec![(some("a"), some("1")), (None, some("2")), (some("c"), None)]
+    );
+    assert_eq!(
+        read("rows").await,
+        vec![
+            (None, some(r#"{"word":"x","n":3}"#)),
+            (None, some(r#"{"word":"y","n":4}"#))
+        ]
+    );
 }

@@ -29,6 +29,7 @@
 
 pub mod offsets;
 mod reader;
+pub mod sink;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
