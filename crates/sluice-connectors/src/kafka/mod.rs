@@ -20,7 +20,9 @@
 //! `kafka.sasl.password`, ...), passed through and never logged.
 //!
 //! The source's position is the next offset of every partition: with a
-//! checkpoint, a restart reads on from exactly there. `offset_store =
+//! checkpoint, a restart reads on from exactly there. An offset past a
+//! partition's end (the topic was created again) is reported and reading
+//! starts over as `starting_offsets` says. `offset_store =
 //! 'kafka'` or `'redis'` (with `redis = 'redis://host:port'`) keeps them
 //! there too, stored once the batch is done ([`offsets`]). Partitions added to a
 //! topic are picked up at the next batch, from their earliest offset. An
@@ -334,6 +336,16 @@ impl Source for KafkaSource {
                         p.1
                     );
                     low
+                }
+                Some(&n) if n > high => {
+                    let first = self.starting.first(&p, (low, high));
+                    log::warn!(
+                        "kafka source '{}': {}:{} ends at {high}, before the stored offset {n} (was the topic created again?); reading from {first}, as starting_offsets says",
+                        self.name,
+                        p.0,
+                        p.1
+                    );
+                    first
                 }
                 Some(&n) => n,
                 None => self.starting.first(&p, (low, high)),
