@@ -128,7 +128,12 @@ async fn finish_sources(
                         "source '{name}', batch {t} ms: {}; retrying in {backoff:?} (the next batch waits)",
                         e.message()
                     );
-                    tokio::time::sleep(backoff).await;
+                    // A stop request ends the wait (the next try then fails).
+                    let mut stopping = stop.clone();
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stopping.wait_for(|s| *s) => {}
+                    }
                     backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
                 }
                 Err(e) => {

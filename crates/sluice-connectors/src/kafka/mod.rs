@@ -81,6 +81,9 @@ impl SourceFactory for KafkaSourceFactory {
         let what = format!("kafka source '{name}'");
         let brokers = o.require("brokers", &what)?.to_string();
         let topics = match (o.get("topics"), o.get("assign")) {
+            (Some(t), None) if split_list(t).is_empty() => {
+                return plan_err!("{what}: 'topics' names no topic");
+            }
             (Some(t), None) => Topics::Named(split_list(t)),
             (None, Some(a)) => Topics::Assigned(parse_assign(a, name)?),
             (Some(_), Some(_)) => {
@@ -125,20 +128,21 @@ impl SourceFactory for KafkaSourceFactory {
             }
         };
         let mut config = ClientConfig::new();
+        for e in o.iter() {
+            if let Some(key) = e.key.strip_prefix("kafka.") {
+                config.set(key, &e.value);
+            }
+        }
+        // After the user's settings: the source depends on these.
         config
             .set("bootstrap.servers", &brokers)
             .set("group.id", &group_id)
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false")
             .set("auto.offset.reset", "error");
-        for e in o.iter() {
-            if let Some(key) = e.key.strip_prefix("kafka.") {
-                config.set(key, &e.value);
-            }
-        }
-        let consumer: BaseConsumer = config.create().map_err(|e| {
-            SluiceError::Config(format!("{what}: cannot create a Kafka client: {e}"))
-        })?;
+        let consumer: BaseConsumer = config
+            .create()
+            .map_err(|e| SluiceError::Config(format!("{what}: {}", config_error(&e))))?;
         let reader = Arc::new(Reader::new(consumer, format));
         Ok(Box::new(KafkaSource {
             name: name.clone(),
@@ -174,12 +178,27 @@ pub fn schema(format: Format) -> SchemaRef {
     ]))
 }
 
+/// The items of a comma-separated list, each once, in order.
 fn split_list(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
-        .collect()
+    let mut out: Vec<String> = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        if !out.iter().any(|o| o == item) {
+            out.push(item.to_string());
+        }
+    }
+    out
+}
+
+/// A client error without the setting's value (it may be a password).
+pub fn config_error(e: &rdkafka::error::KafkaError) -> String {
+    match e {
+        rdkafka::error::KafkaError::ClientConfig(_, _, key, _) => {
+            format!(
+                "librdkafka refuses the setting 'kafka.{key}' (misspelt, or a value it does not take)"
+            )
+        }
+        other => format!("cannot create a Kafka client: {other}"),
+    }
 }
 
 fn parse_assign(s: &str, name: &str) -> Result<Vec<Partition>> {
@@ -348,6 +367,8 @@ impl Source for KafkaSource {
                     first
                 }
                 Some(&n) => n,
+                // A partition added to a topic the source reads already.
+                None if self.next.keys().any(|(t, _)| *t == p.0) => low,
                 None => self.starting.first(&p, (low, high)),
             };
             let until = match self.max_rows {

@@ -18,6 +18,9 @@ use std::time::Duration;
 
 use super::reader::{Partition, Reader};
 
+/// How long Redis may take to answer a command.
+const ANSWER: Duration = Duration::from_secs(5);
+
 /// The stores of `offset_store`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreKind {
@@ -40,6 +43,17 @@ impl std::fmt::Debug for OffsetStore {
             .field("kind", &self.kind)
             .field("group_id", &self.group_id)
             .finish()
+    }
+}
+
+/// A Redis URL as shown in messages: without its password.
+fn shown(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -69,8 +83,12 @@ impl OffsetStore {
         let StoreKind::Redis(url) = &self.kind else {
             return Err("not a redis store".into());
         };
-        let client = redis::Client::open(url.as_str())
-            .map_err(|e| format!("redis offset store {url}: {e}"))?;
+        let url = shown(url);
+        let client = redis::Client::open(match &self.kind {
+            StoreKind::Redis(u) => u.as_str(),
+            _ => "",
+        })
+        .map_err(|e| format!("redis offset store {url}: {e}"))?;
         let connection = tokio::time::timeout(
             Duration::from_secs(5),
             client.get_multiplexed_async_connection(),
@@ -99,20 +117,30 @@ impl OffsetStore {
                 .map_err(|e| e.to_string())?
             }
             StoreKind::Redis(url) => {
+                let url = shown(&url);
                 let mut c = self.redis().await?;
                 let mut out = BTreeMap::new();
                 let mut topics: Vec<&str> = partitions.iter().map(|p| p.0.as_str()).collect();
                 topics.dedup();
                 for topic in topics {
                     let key = redis_key(topic, &self.group_id);
-                    let stored: BTreeMap<String, String> = redis::cmd("HGETALL")
-                        .arg(&key)
-                        .query_async(&mut c)
-                        .await
-                        .map_err(|e| {
-                            self.redis = None;
-                            format!("redis offset store {url}: HGETALL {key}: {e}")
-                        })?;
+                    let mut cmd = redis::cmd("HGETALL");
+                    cmd.arg(&key);
+                    let query = cmd.query_async(&mut c);
+                    let stored: BTreeMap<String, String> =
+                        match tokio::time::timeout(ANSWER, query).await {
+                            Ok(Ok(stored)) => stored,
+                            failed => {
+                                self.redis = None;
+                                return Err(format!(
+                                    "redis offset store {url}: HGETALL {key}: {}",
+                                    failed.map_or_else(
+                                        |_| "no answer".to_string(),
+                                        |r| r.err().map(|e| e.to_string()).unwrap_or_default()
+                                    )
+                                ));
+                            }
+                        };
                     for (field, value) in stored {
                         let (Ok(p), Ok(offset)) = (field.parse::<i32>(), value.parse::<i64>())
                         else {
@@ -120,7 +148,11 @@ impl OffsetStore {
                                 "redis offset store {url}: {key} field '{field}' = '{value}' is not partition = offset"
                             ));
                         };
-                        out.insert((topic.to_string(), p), offset);
+                        // Only this source's partitions (a group may be shared).
+                        let partition = (topic.to_string(), p);
+                        if partitions.contains(&partition) {
+                            out.insert(partition, offset);
+                        }
                     }
                 }
                 Ok(out)
@@ -140,6 +172,7 @@ impl OffsetStore {
                     .map_err(|e| e.to_string())?
             }
             StoreKind::Redis(url) => {
+                let url = shown(&url);
                 let mut c = self.redis().await?;
                 let mut by_topic: BTreeMap<&str, Vec<(i32, i64)>> = BTreeMap::new();
                 for ((topic, p), offset) in next {
@@ -155,10 +188,17 @@ impl OffsetStore {
                     for (p, offset) in fields {
                         cmd.arg(p).arg(offset);
                     }
-                    let stored: Result<i64, _> = cmd.query_async(&mut c).await;
-                    if let Err(e) = stored {
+                    let stored: Result<Result<i64, _>, _> =
+                        tokio::time::timeout(ANSWER, cmd.query_async(&mut c)).await;
+                    if !matches!(stored, Ok(Ok(_))) {
                         self.redis = None;
-                        return Err(format!("redis offset store {url}: HSET {key}: {e}"));
+                        return Err(format!(
+                            "redis offset store {url}: HSET {key}: {}",
+                            stored.map_or_else(
+                                |_| "no answer".to_string(),
+                                |r| r.err().map(|e| e.to_string()).unwrap_or_default()
+                            )
+                        ));
                     }
                 }
                 Ok(())

@@ -14,6 +14,7 @@ use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -177,6 +178,38 @@ impl Reader {
             .map_err(|e| format!("cannot commit offsets to the group: {e}"))
     }
 
+    /// Stops fetching between batches (nothing is prefetched for nothing).
+    fn unassign(&self) {
+        if let Err(e) = self.consumer.unassign() {
+            log::warn!("kafka: {e}");
+        }
+    }
+
+    /// Closes the open ranges whose partition's fetch position reached the
+    /// range's end; returns how many.
+    fn close_reached(&self, ranges: &[(Partition, i64, i64)], open: &mut [bool]) -> usize {
+        let Ok(positions) = self.consumer.position() else {
+            return 0;
+        };
+        let mut closed = 0;
+        for e in positions.elements() {
+            let Offset::Offset(at) = e.offset() else {
+                continue;
+            };
+            if let Some(i) = ranges
+                .iter()
+                .position(|((t, p), _, until)| {
+                    t == e.topic() && *p == e.partition() && at >= *until
+                })
+                .filter(|&i| open[i])
+            {
+                open[i] = false;
+                closed += 1;
+            }
+        }
+        closed
+    }
+
     /// A partition's earliest and next offsets.
     pub fn watermarks(&self, p: &Partition, timeout: Duration) -> Result<(i64, i64), String> {
         self.consumer
@@ -210,7 +243,8 @@ impl Reader {
                 .assign(&assignment)
                 .map_err(|e| format!("cannot read the batch's ranges: {e}"))?;
         }
-        let deadline = Instant::now() + timeout;
+        // A read fails only when the broker sends nothing for `timeout`.
+        let mut deadline = Instant::now() + timeout;
         while remaining > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -220,15 +254,30 @@ impl Reader {
                     .filter(|(_, o)| **o)
                     .map(|(((t, p), _, until), _)| format!("{t}:{p} (up to offset {until})"))
                     .collect();
+                self.unassign();
                 return Err(format!(
-                    "the broker did not send {} within {timeout:?}",
+                    "the broker sent nothing of {} for {timeout:?}",
                     waiting.join(", ")
                 ));
             }
             let Some(message) = self.consumer.poll(left.min(Duration::from_millis(100))) else {
+                // The range may end in offsets never delivered (transaction
+                // markers, compacted records): the fetch position says.
+                remaining -= self.close_reached(ranges, &mut open);
                 continue;
             };
-            let m = message.map_err(|e| format!("reading: {e}"))?;
+            let m = match message {
+                Ok(m) => m,
+                Err(e @ KafkaError::MessageConsumptionFatal(_)) => {
+                    self.unassign();
+                    return Err(format!("reading: {e}"));
+                }
+                Err(e) => {
+                    // Disconnects and the like: librdkafka retries by itself.
+                    log::warn!("kafka: {e}; still reading");
+                    continue;
+                }
+            };
             let Some(i) = ranges
                 .iter()
                 .position(|((t, p), _, _)| t == m.topic() && *p == m.partition())
@@ -236,6 +285,10 @@ impl Reader {
             else {
                 continue;
             };
+            deadline = Instant::now() + timeout;
+            if m.offset() < ranges[i].1 {
+                continue;
+            }
             let until = ranges[i].2;
             let offset = m.offset();
             if offset + 1 >= until {
@@ -266,6 +319,7 @@ impl Reader {
             c.offsets.append_value(offset);
             c.timestamps.append_option(m.timestamp().to_millis());
         }
+        self.unassign();
         let schema = super::schema(self.format);
         let parts = columns
             .iter_mut()

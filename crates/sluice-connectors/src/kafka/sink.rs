@@ -4,7 +4,8 @@
 //! batch, naming it).
 //!
 //! A stream with a `value` column (text or bytes) sends it as the record's
-//! value, and its `key` column, if any, as the key. Any other stream sends
+//! value, and its `key` column, if any, as the key (a NULL value is a
+//! tombstone: on a compacted topic it deletes the key). Any other stream sends
 //! each row as a JSON object. `kafka.<key>` settings go to librdkafka.
 //!
 //! ```sql
@@ -49,6 +50,11 @@ impl SinkFactory for KafkaSinkFactory {
             })
         };
         let (key, value) = (bytes("key"), bytes("value"));
+        if value.is_some() && spec.schema.index_of("key").is_ok() && key.is_none() {
+            return plan_err!(
+                "{what}: column 'key' must be text or bytes (cast it, e.g. CAST(k AS TEXT) AS key)"
+            );
+        }
         if spec.schema.index_of("value").is_ok() && value.is_none() {
             return plan_err!(
                 "{what}: column 'value' is {}; the record's value must be text or bytes (or name the column otherwise to send rows as JSON)",
