@@ -100,6 +100,22 @@ impl OffsetStore {
         Ok(connection)
     }
 
+    /// Runs `cmd` within [`ANSWER`]; a failure drops the connection (the
+    /// next call opens another).
+    async fn query<T: redis::FromRedisValue>(
+        &mut self,
+        c: &mut redis::aio::MultiplexedConnection,
+        cmd: &redis::Cmd,
+    ) -> Result<T, String> {
+        let answer = match tokio::time::timeout(ANSWER, cmd.query_async(c)).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {ANSWER:?}"),
+        };
+        self.redis = None;
+        Err(answer)
+    }
+
     /// The stored next offset of each of `partitions` that has one.
     pub async fn load(
         &mut self,
@@ -126,21 +142,10 @@ impl OffsetStore {
                     let key = redis_key(topic, &self.group_id);
                     let mut cmd = redis::cmd("HGETALL");
                     cmd.arg(&key);
-                    let query = cmd.query_async(&mut c);
-                    let stored: BTreeMap<String, String> =
-                        match tokio::time::timeout(ANSWER, query).await {
-                            Ok(Ok(stored)) => stored,
-                            failed => {
-                                self.redis = None;
-                                return Err(format!(
-                                    "redis offset store {url}: HGETALL {key}: {}",
-                                    failed.map_or_else(
-                                        |_| "no answer".to_string(),
-                                        |r| r.err().map(|e| e.to_string()).unwrap_or_default()
-                                    )
-                                ));
-                            }
-                        };
+                    let stored: BTreeMap<String, String> = self
+                        .query(&mut c, &cmd)
+                        .await
+                        .map_err(|e| format!("redis offset store {url}: HGETALL {key}: {e}"))?;
                     for (field, value) in stored {
                         let (Ok(p), Ok(offset)) = (field.parse::<i32>(), value.parse::<i64>())
                         else {
@@ -188,18 +193,10 @@ impl OffsetStore {
                     for (p, offset) in fields {
                         cmd.arg(p).arg(offset);
                     }
-                    let stored: Result<Result<i64, _>, _> =
-                        tokio::time::timeout(ANSWER, cmd.query_async(&mut c)).await;
-                    if !matches!(stored, Ok(Ok(_))) {
-                        self.redis = None;
-                        return Err(format!(
-                            "redis offset store {url}: HSET {key}: {}",
-                            stored.map_or_else(
-                                |_| "no answer".to_string(),
-                                |r| r.err().map(|e| e.to_string()).unwrap_or_default()
-                            )
-                        ));
-                    }
+                    let _: i64 = self
+                        .query(&mut c, &cmd)
+                        .await
+                        .map_err(|e| format!("redis offset store {url}: HSET {key}: {e}"))?;
                 }
                 Ok(())
             }
