@@ -199,7 +199,7 @@ impl StatefulStream {
             Self::Keyed(k) => k.signature(),
             Self::Function(f) => vec![
                 ("function", f.describe()),
-                ("state", describe_schema(&f.snapshot_schema())),
+                ("state", crate::catalog::columns(&f.snapshot_schema())),
             ],
             Self::Snapshots { input, .. } => vec![("snapshots of", input.clone())],
         }
@@ -214,14 +214,4 @@ impl StatefulStream {
             Self::Snapshots { .. } => 0,
         }
     }
-}
-
-/// `name type, ...` of a schema's fields.
-pub fn describe_schema(schema: &arrow::datatypes::Schema) -> String {
-    schema
-        .fields()
-        .iter()
-        .map(|f| format!("{} {}", f.name(), f.data_type()))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

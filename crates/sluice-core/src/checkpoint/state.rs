@@ -28,7 +28,7 @@ use arrow::ipc::writer::FileWriter;
 
 use super::manifest::{DATA_DIR, SavedState, StatePart};
 use crate::engine::Engine;
-use crate::stateful::{StateChanges, describe_schema};
+use crate::stateful::StateChanges;
 
 /// A file to write before the manifest: its relative name and bytes.
 pub type DataFile = (String, Vec<u8>);
@@ -55,7 +55,7 @@ pub async fn signature(engine: &Engine, name: &str) -> Option<BTreeMap<String, S
     if let (crate::stateful::StatefulStream::Window(_), Some((_, schema))) =
         (&*stateful, engine.relation(stateful.input()))
     {
-        out.insert("input columns".into(), describe_schema(&schema));
+        out.insert("input columns".into(), crate::catalog::columns(&schema));
     }
     Some(out)
 }

@@ -411,10 +411,7 @@ impl KeyedStream {
     /// What a checkpoint compares to know saved state still fits.
     pub fn signature(&self) -> Vec<(&'static str, String)> {
         let mut out = self.signature.clone();
-        out.push((
-            "state",
-            crate::stateful::describe_schema(&self.batch_plan.schema()),
-        ));
+        out.push(("state", crate::catalog::columns(&self.batch_plan.schema())));
         out
     }
 }

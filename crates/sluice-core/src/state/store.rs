@@ -143,8 +143,8 @@ impl StateStore {
         if !fits {
             return datafusion::common::plan_err!(
                 "saved state has columns {}, the stream's state has {}",
-                crate::stateful::describe_schema(&changes.schema()),
-                crate::stateful::describe_schema(&expected)
+                crate::catalog::columns(&changes.schema()),
+                crate::catalog::columns(&expected)
             );
         }
         // What is applied is not a change of this run's.
@@ -428,6 +428,34 @@ mod tests {
         ]))
     }
 
+    /// A seeded pseudo-random source: `next(n)` is in `0..n`.
+    fn random(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        }
+    }
+
+    /// Puts keys `ks` (each once) with state `t`, as touched at `t`;
+    /// returns them sorted.
+    fn put_touched(store: &mut StateStore, mut ks: Vec<i64>, t: i64) -> Vec<i64> {
+        ks.sort();
+        ks.dedup();
+        let b = RecordBatch::try_new(
+            schema(),
+            vec![
+                Arc::new(Int64Array::from(ks.clone())),
+                Arc::new(Int64Array::from(vec![t; ks.len()])),
+            ],
+        )
+        .unwrap();
+        let keys = store.find(&b.columns()[..1], b.num_rows()).unwrap();
+        store.put_at(&keys, &b, Some(t)).unwrap();
+        ks
+    }
+
     fn pairs(b: &RecordBatch) -> Vec<(Option<i64>, i64)> {
         let k = b.column(0).as_primitive::<Int64Type>();
         let s = b.column(1).as_primitive::<Int64Type>();
@@ -439,13 +467,7 @@ mod tests {
     /// Random upserts, removals and lookups against a HashMap.
     #[test]
     fn store_equals_a_map_through_compactions() {
-        let mut seed = 7u64;
-        let mut next = |n: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut next = random(7);
         let mut store = StateStore::new(schema(), 1).unwrap();
         let mut model: HashMap<Option<i64>, i64> = HashMap::new();
         let key = |x: u64| if x == 0 { None } else { Some(x as i64) };
@@ -514,29 +536,12 @@ mod tests {
     /// threshold, each once.
     #[test]
     fn idle_keys_survive_compactions() {
-        let mut seed = 11u64;
-        let mut next = |n: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut next = random(11);
         let mut store = StateStore::new(schema(), 1).unwrap().with_idle_tracking();
         let mut last: HashMap<i64, i64> = HashMap::new();
         for t in 1..400i64 {
-            let mut ks: Vec<i64> = (0..next(200)).map(|_| next(3000) as i64).collect();
-            ks.sort();
-            ks.dedup();
-            let b = RecordBatch::try_new(
-                schema(),
-                vec![
-                    Arc::new(Int64Array::from(ks.clone())),
-                    Arc::new(Int64Array::from(vec![t; ks.len()])),
-                ],
-            )
-            .unwrap();
-            let keys = store.find(&b.columns()[..1], b.num_rows()).unwrap();
-            store.put_at(&keys, &b, Some(t)).unwrap();
+            let ks: Vec<i64> = (0..next(200)).map(|_| next(3000) as i64).collect();
+            let ks = put_touched(&mut store, ks, t);
             for k in &ks {
                 last.insert(*k, t);
             }
@@ -575,30 +580,13 @@ mod tests {
     /// the deltas since holds the same keys, states and idle times.
     #[test]
     fn changes_rebuild_the_store() {
-        let mut seed = 23u64;
-        let mut next = |n: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut next = random(23);
         let mut store = StateStore::new(schema(), 1).unwrap().with_idle_tracking();
         store.record_changes();
         let mut saved: Vec<RecordBatch> = Vec::new();
         for t in 1..300i64 {
-            let mut ks: Vec<i64> = (0..next(60)).map(|_| next(500) as i64).collect();
-            ks.sort();
-            ks.dedup();
-            let b = RecordBatch::try_new(
-                schema(),
-                vec![
-                    Arc::new(Int64Array::from(ks.clone())),
-                    Arc::new(Int64Array::from(vec![t; ks.len()])),
-                ],
-            )
-            .unwrap();
-            let keys = store.find(&b.columns()[..1], b.num_rows()).unwrap();
-            store.put_at(&keys, &b, Some(t)).unwrap();
+            let ks: Vec<i64> = (0..next(60)).map(|_| next(500) as i64).collect();
+            put_touched(&mut store, ks, t);
             let gone: Vec<i64> = (0..next(10)).map(|_| next(500) as i64).collect();
             let n = gone.len();
             store
