@@ -45,6 +45,7 @@ use crate::clock::{BatchClock, ManualClock, SimulatedClock, SystemClock, first_b
 use crate::engine::Engine;
 use crate::error::{Result, SluiceError};
 use crate::foreach::ForeachBatchSink;
+use crate::offsets::OffsetRange;
 use crate::metrics::{BatchInfo, Metrics};
 use crate::queue::{QueueHandle, QueueSource};
 use crate::registry::ConnectorRegistry;
@@ -297,9 +298,25 @@ impl StreamingContext {
         F: Fn(i64, Vec<RecordBatch>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<()>> + Send + 'static,
     {
+        let sink = ForeachBatchSink::new(Box::new(move |t, b| Box::pin(f(t, b))));
+        self.add_foreach_sink(stream, sink).await
+    }
+
+    /// Like [`StreamingContext::foreach_batch`], and `f` also gets the
+    /// offset ranges the batch was read from, one per partition of each
+    /// Kafka source (Spark's `rdd.asInstanceOf[HasOffsetRanges].offsetRanges`).
+    pub async fn foreach_batch_with_offsets<F, Fut>(&self, stream: &str, f: F) -> Result<()>
+    where
+        F: Fn(i64, Vec<RecordBatch>, Vec<OffsetRange>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        let sink = ForeachBatchSink::with_offsets(Box::new(move |t, b, o| Box::pin(f(t, b, o))));
+        self.add_foreach_sink(stream, sink).await
+    }
+
+    async fn add_foreach_sink(&self, stream: &str, sink: ForeachBatchSink) -> Result<()> {
         self.check_not_started("add a sink").await?;
         let id = self.inner.next_sink_id.fetch_add(1, Ordering::SeqCst);
-        let sink = ForeachBatchSink::new(Box::new(move |t, b| Box::pin(f(t, b))));
         self.inner.engine.lock().await.add_sink(
             &format!("foreach_batch_{id}"),
             stream,

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
+use datafusion::datasource::source_as_provider;
 use datafusion::common::TableReference;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::logical_expr::LogicalPlan;
@@ -23,6 +24,7 @@ use tokio::sync::Mutex;
 
 use crate::error::{Result, SluiceError};
 use crate::metrics::BatchInfo;
+use crate::offsets::{OffsetRange, OffsetsFunction};
 use crate::plan::StreamPlan;
 use crate::queue::QueueHandle;
 use crate::registry::ConnectorRegistry;
@@ -40,6 +42,9 @@ pub struct SourceNode {
     pub source: Arc<Mutex<Box<dyn Source>>>,
     pub schema: SchemaRef,
     pub slot: Arc<BatchSlot>,
+    /// The offset ranges of its batch (`offsets(<source>)`), for a source
+    /// that has them.
+    pub offsets: Option<Arc<BatchSlot>>,
     pub queue: Option<QueueHandle>,
 }
 
@@ -92,6 +97,8 @@ pub struct CutBatch {
     /// Each source's position after this cut, by name (only with a
     /// checkpoint); `None` for a source that cannot resume.
     pub positions: Vec<(String, Option<serde_json::Value>)>,
+    /// The offset ranges of the sources that have them, by name.
+    pub offset_ranges: Vec<(String, RecordBatch)>,
 }
 
 /// The sources a running job cuts, by name.
@@ -106,6 +113,8 @@ pub struct Engine {
     pub sources: Vec<SourceNode>,
     pub streams: Vec<StreamNode>,
     pub sinks: Vec<SinkNode>,
+    /// `offsets(<source>)`, registered in the session.
+    offsets: Arc<OffsetsFunction>,
     /// Indices of the streams some sink depends on, in run order (set by `prepare`).
     needed: Vec<usize>,
     /// Input row count at or above which streams run their partitioned plan.
@@ -128,8 +137,11 @@ impl Engine {
         batch_interval: Duration,
         registry: ConnectorRegistry,
     ) -> Self {
+        let offsets = Arc::new(OffsetsFunction::default());
+        session.register_udtf(crate::offsets::FUNCTION, Arc::clone(&offsets) as _);
         Self {
             session,
+            offsets,
             batch_interval,
             registry,
             console: ConsoleOutput::Stdout,
@@ -261,6 +273,11 @@ impl Engine {
         }
         let slot = BatchSlot::new();
         self.register_slot(name, Arc::clone(&schema), Arc::clone(&slot))?;
+        let offsets = source.offset_ranges().map(|_| {
+            let slot = BatchSlot::new();
+            self.offsets.add(name, Arc::clone(&slot));
+            slot
+        });
         let queue = source.queue_handle();
         self.sources.push(SourceNode {
             name: name.to_string(),
@@ -269,6 +286,7 @@ impl Engine {
             source: Arc::new(Mutex::new(source)),
             schema,
             slot,
+            offsets,
             queue,
         });
         self.refresh_live_sources();
@@ -304,7 +322,12 @@ impl Engine {
         let mut inputs: Vec<String> = Vec::new();
         plan.apply_with_subqueries(|p| {
             if let LogicalPlan::TableScan(scan) = p {
-                let name = scan.table_name.table().to_string();
+                // `offsets(s)` reads `s`.
+                let part_of = source_as_provider(&scan.source).ok().and_then(|t| {
+                    t.downcast_ref::<SlotTable>()
+                        .and_then(|t| t.reads().map(str::to_string))
+                });
+                let name = part_of.unwrap_or_else(|| scan.table_name.table().to_string());
                 if self.is_relation(&name) && !inputs.contains(&name) {
                     inputs.push(name);
                 }
@@ -511,6 +534,7 @@ impl Engine {
         let sink = match kind {
             "source" => {
                 self.sources.remove(i);
+                self.offsets.remove(name);
                 self.refresh_live_sources();
                 None
             }
@@ -562,6 +586,7 @@ impl Engine {
         let zero = *self.zero_time.get_or_insert(t - interval);
         let mut input_rows = Vec::with_capacity(self.sources.len());
         let mut inputs = cut.inputs;
+        let mut offsets = Vec::new();
         for node in &self.sources {
             let batches = inputs
                 .iter()
@@ -570,6 +595,13 @@ impl Engine {
                 .unwrap_or_default();
             node.slot.set(t, batches);
             input_rows.push((node.name.clone(), node.slot.rows()));
+            if let Some(slot) = &node.offsets {
+                let ranges = cut.offset_ranges.iter().find(|(n, _)| *n == node.name);
+                if let Some((name, ranges)) = ranges {
+                    offsets.extend(crate::offsets::ranges_of(name, ranges));
+                }
+                slot.set(t, ranges.map(|(_, r)| vec![r.clone()]).unwrap_or_default());
+            }
         }
         let result = self.run_needed_streams(t, zero).await;
         let writes = self
@@ -589,6 +621,9 @@ impl Engine {
             .collect();
         for s in &self.sources {
             s.slot.clear();
+            if let Some(slot) = &s.offsets {
+                slot.clear();
+            }
         }
         for s in &self.streams {
             s.slot.clear();
@@ -597,6 +632,7 @@ impl Engine {
         Ok(BatchOutputs {
             batch_time: t,
             input_rows,
+            offsets,
             writes,
         })
     }
@@ -686,6 +722,8 @@ pub struct SinkWrite {
 pub struct BatchOutputs {
     pub batch_time: i64,
     pub input_rows: Vec<(String, usize)>,
+    /// The offset ranges the batch was read from (Kafka sources').
+    pub offsets: Vec<OffsetRange>,
     pub writes: Vec<SinkWrite>,
 }
 
@@ -704,7 +742,7 @@ impl BatchOutputs {
             w.sink
                 .lock()
                 .await
-                .write(t, &w.contents.batches)
+                .write_with_offsets(t, &w.contents.batches, &self.offsets)
                 .await
                 .map_err(|e| match e {
                     // Already says which sink and batch.

@@ -12,6 +12,7 @@
 //!   `map_with_state` / `update_state_by_key` with Rust functions;
 //! - [`scheduler`]: the generator/processor loop, batches queue when behind;
 //! - [`source`], [`sink`], [`registry`]: what connectors implement;
+//! - [`offsets`]: `offsets(<source>)`, the offset ranges of a Kafka source's batch;
 //! - [`render`]: Spark's `print(n)` format;
 //! - [`catalog`]: `SHOW STREAMS | SOURCES | SINKS | BATCHES`, `DESCRIBE`, `DROP`;
 //! - [`watch`]: a live `SELECT` over a stream (the REPL's watch);
@@ -47,6 +48,7 @@ pub mod engine;
 pub mod error;
 pub mod foreach;
 pub mod metrics;
+pub mod offsets;
 pub mod plan;
 pub mod queue;
 pub mod registry;

@@ -55,7 +55,12 @@ pub async fn generate(
         }
         // The sources of now: the graph may change while the job runs.
         let now: SourceHandles = sources.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let cut = cut_sources(t, &now, spec.record_positions).await;
+        // A stop ends a cut that waits (a Kafka broker that does not answer).
+        let cut = tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => return,
+            cut = cut_sources(t, &now, spec.record_positions) => cut,
+        };
         let failed = cut.is_err();
         if !failed {
             metrics.tell(|l| l.on_batch_submitted(t));
@@ -71,6 +76,7 @@ pub async fn generate(
 async fn cut_sources(t: i64, sources: &SourceHandles, record_positions: bool) -> Result<CutBatch> {
     let mut inputs = Vec::with_capacity(sources.len());
     let mut positions = Vec::with_capacity(sources.len());
+    let mut offset_ranges = Vec::new();
     for (name, source) in sources {
         let mut source = source.lock().await;
         let batches = source.cut(t).await.map_err(|e| match e {
@@ -82,6 +88,9 @@ async fn cut_sources(t: i64, sources: &SourceHandles, record_positions: bool) ->
             },
         })?;
         inputs.push((name.clone(), batches));
+        if let Some(ranges) = source.offset_ranges() {
+            offset_ranges.push((name.clone(), ranges));
+        }
         if record_positions || source.stores_positions() {
             positions.push((name.clone(), source.position()));
         }
@@ -92,6 +101,7 @@ async fn cut_sources(t: i64, sources: &SourceHandles, record_positions: bool) ->
         cut_at: Instant::now(),
         cut_at_ms: crate::metrics::wall_clock_ms(),
         positions,
+        offset_ranges,
     })
 }
 

@@ -13,12 +13,25 @@ use datafusion::prelude::SessionContext;
 use sluice_sql::Options;
 
 use crate::error::Result;
+use crate::offsets::OffsetRange;
 
 /// A running sink.
 #[async_trait]
 pub trait Sink: Send {
     /// Receives batch `batch_time` of its stream. An error stops the job.
     async fn write(&mut self, batch_time: i64, batches: &[RecordBatch]) -> Result<()>;
+
+    /// Receives the batch with the offset ranges its sources read (Kafka's,
+    /// see [`crate::offsets`]). The default ignores them and calls
+    /// [`Sink::write`].
+    async fn write_with_offsets(
+        &mut self,
+        batch_time: i64,
+        batches: &[RecordBatch],
+        _offsets: &[OffsetRange],
+    ) -> Result<()> {
+        self.write(batch_time, batches).await
+    }
 
     /// Called once when the job stops.
     async fn close(&mut self) -> Result<()> {

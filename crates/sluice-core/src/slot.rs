@@ -157,6 +157,9 @@ pub struct SlotTable {
     table_schema: SchemaRef,
     virtuals: Vec<Virtual>,
     slot: Arc<BatchSlot>,
+    /// The source whose batch this table belongs to, when it is not the
+    /// table's own (`offsets(s)` belongs to `s`).
+    reads: Option<String>,
 }
 
 impl SlotTable {
@@ -197,11 +200,24 @@ impl SlotTable {
             table_schema,
             virtuals,
             slot,
+            reads: None,
         }
     }
 
     pub fn slot(&self) -> &Arc<BatchSlot> {
         &self.slot
+    }
+
+    /// Marks the table as part of `relation`'s batch: a stream scanning it
+    /// reads `relation` (and runs when it does).
+    pub fn reading(mut self, relation: &str) -> Self {
+        self.reads = Some(relation.to_string());
+        self
+    }
+
+    /// The relation set by [`SlotTable::reading`].
+    pub fn reads(&self) -> Option<&str> {
+        self.reads.as_deref()
     }
 }
 

@@ -66,6 +66,15 @@ pub trait Source: Send + std::fmt::Debug {
         Ok(())
     }
 
+    /// For a source that reads a log (Kafka): the offset ranges its last cut
+    /// read, in [`crate::offsets::schema`]'s columns, one row per partition;
+    /// `offsets(<source>)` shows them. Such a source returns `Some` (empty
+    /// before its first cut) from the start. `None` (the default): the
+    /// source has no offsets.
+    fn offset_ranges(&self) -> Option<RecordBatch> {
+        None
+    }
+
     /// The push handle, for sources that the application (or `INSERT INTO`) feeds.
     fn queue_handle(&self) -> Option<QueueHandle> {
         None

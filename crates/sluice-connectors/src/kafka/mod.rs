@@ -29,15 +29,18 @@
 //! offset no longer on the broker (removed by retention) is reported and
 //! reading goes on from the earliest one that is.
 
+mod decode;
 pub mod offsets;
 mod reader;
 pub mod sink;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::RecordBatch;
+use arrow::array::{
+    Array, ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, UInt32Array,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
 use rdkafka::ClientConfig;
@@ -45,12 +48,18 @@ use rdkafka::consumer::BaseConsumer;
 use sluice_core::source::{Source, SourceContext, SourceFactory, SourceSpec};
 use sluice_core::{Result, SluiceError, plan_err};
 
+use decode::Decoding;
 use offsets::{OffsetStore, StoreKind};
-use reader::Reader;
+use reader::{Layout, Reader, Topics, Trouble};
 pub use reader::{Format, Partition};
 
-/// How long a metadata or offsets request may take before the batch fails.
+/// How long a metadata or offsets request may take before it is tried again.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The first wait before a request the broker did not answer is tried
+/// again; it doubles up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(10);
 
 pub struct KafkaSourceFactory;
 
@@ -64,6 +73,7 @@ impl SourceFactory for KafkaSourceFactory {
         &[
             "brokers",
             "topics",
+            "topic_pattern",
             "assign",
             "group_id",
             "starting_offsets",
@@ -80,27 +90,84 @@ impl SourceFactory for KafkaSourceFactory {
         let name = &spec.name;
         let what = format!("kafka source '{name}'");
         let brokers = o.require("brokers", &what)?.to_string();
-        let topics = match (o.get("topics"), o.get("assign")) {
-            (Some(t), None) if split_list(t).is_empty() => {
+        let given: Vec<&str> = ["topics", "topic_pattern", "assign"]
+            .into_iter()
+            .filter(|k| o.get(k).is_some())
+            .collect();
+        let topics = match (given.as_slice(), o.get(given.first().copied().unwrap_or(""))) {
+            (["topics"], Some(t)) if split_list(t).is_empty() => {
                 return plan_err!("{what}: 'topics' names no topic");
             }
-            (Some(t), None) => Topics::Named(split_list(t)),
-            (None, Some(a)) => Topics::Assigned(parse_assign(a, name)?),
-            (Some(_), Some(_)) => {
-                return plan_err!("{what}: give 'topics' or 'assign', not both");
-            }
-            (None, None) => {
+            (["topics"], Some(t)) => Topics::Named(split_list(t)),
+            (["topic_pattern"], Some(p)) => Topics::Pattern(
+                regex::Regex::new(&format!("^(?:{p})$")).map_err(|e| {
+                    SluiceError::Config(format!(
+                        "{what}: topic_pattern '{p}' is not a regular expression: {e}"
+                    ))
+                })?,
+            ),
+            (["assign"], Some(a)) => Topics::Assigned(parse_assign(a, name)?),
+            ([], _) => {
                 return plan_err!(
-                    "{what} needs 'topics' (e.g. topics = 'events') or 'assign' (e.g. assign = 'events:0,events:1')"
+                    "{what} needs 'topics' (e.g. topics = 'events'), 'topic_pattern' (e.g. topic_pattern = 'events-.*') or 'assign' (e.g. assign = 'events:0,events:1')"
+                );
+            }
+            (both, _) => {
+                return plan_err!(
+                    "{what}: give one of 'topics', 'topic_pattern', 'assign', not {}",
+                    both.join(" and ")
                 );
             }
         };
-        let format = match o.get("format").unwrap_or("text") {
-            "text" => Format::Text,
-            "raw" => Format::Raw,
+        let (format, decoding) = match o.get("format").unwrap_or("text") {
+            "text" => (Format::Text, None),
+            "raw" => (Format::Raw, None),
+            "json" => (Format::Text, Some(Decoding::Json)),
+            "csv" => (Format::Text, Some(Decoding::Csv)),
             other => {
-                return plan_err!("{what}: format '{other}' is not one of 'text', 'raw'");
+                return plan_err!(
+                    "{what}: format '{other}' is not one of 'text', 'raw', 'json', 'csv'"
+                );
             }
+        };
+        let kafka_columns = schema(format);
+        let decoded = match (decoding, &spec.declared_schema) {
+            (Some(_), Some(declared)) => {
+                if let Some(f) = declared
+                    .fields()
+                    .iter()
+                    .find(|f| kafka_columns.column_with_name(f.name()).is_some())
+                {
+                    return plan_err!(
+                        "{what}: the declared column '{}' is also one of the kafka columns (key, value, topic, partition, offset, timestamp); rename it",
+                        f.name()
+                    );
+                }
+                Some(Arc::clone(declared))
+            }
+            (Some(d), None) => {
+                return plan_err!(
+                    "{what}: format '{}' decodes each value into declared columns: declare them, e.g. CREATE SOURCE {name} (id BIGINT, name TEXT) WITH (...)",
+                    d.name()
+                );
+            }
+            (None, Some(_)) => {
+                return plan_err!(
+                    "{what}: its columns are key, value, topic, partition, offset, timestamp; declared columns need format = 'json' or 'csv'"
+                );
+            }
+            (None, None) => None,
+        };
+        let schema = match &decoded {
+            Some(d) => Arc::new(Schema::new(
+                kafka_columns
+                    .fields()
+                    .iter()
+                    .chain(d.fields().iter())
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            )),
+            None => kafka_columns,
         };
         let starting = Starting::parse(o.get("starting_offsets").unwrap_or("latest"), name)?;
         let max_rows = o.get_u64("max_rows_per_partition")?;
@@ -146,7 +213,8 @@ impl SourceFactory for KafkaSourceFactory {
         let reader = Arc::new(Reader::new(consumer, format));
         Ok(Box::new(KafkaSource {
             name: name.clone(),
-            schema: schema(format),
+            schema,
+            decoding: decoding.zip(decoded),
             store: OffsetStore::new(store, group_id, Arc::clone(&reader)),
             reader,
             topics,
@@ -154,6 +222,10 @@ impl SourceFactory for KafkaSourceFactory {
             max_rows,
             next: BTreeMap::new(),
             loaded: false,
+            started: false,
+            known_topics: BTreeSet::new(),
+            missing: BTreeSet::new(),
+            ranges: empty_ranges(),
         }))
     }
 }
@@ -217,15 +289,6 @@ fn parse_assign(s: &str, name: &str) -> Result<Vec<Partition>> {
         .collect()
 }
 
-/// What the source reads.
-#[derive(Debug, Clone)]
-enum Topics {
-    /// Every partition of these topics, as they are now.
-    Named(Vec<String>),
-    /// These partitions only.
-    Assigned(Vec<Partition>),
-}
-
 /// Where a partition the source has no offset for starts.
 #[derive(Debug, Clone)]
 enum Starting {
@@ -282,6 +345,8 @@ impl Starting {
 pub struct KafkaSource {
     name: String,
     schema: SchemaRef,
+    /// `format = 'json' | 'csv'`: how values decode, into which columns.
+    decoding: Option<(Decoding, SchemaRef)>,
     reader: Arc<Reader>,
     topics: Topics,
     starting: Starting,
@@ -292,7 +357,19 @@ pub struct KafkaSource {
     store: OffsetStore,
     /// The offsets came from the checkpoint or the store already.
     loaded: bool,
+    /// A batch was cut (here, or by the job this one resumes): partitions
+    /// and topics that appear from now on start at their earliest offset.
+    started: bool,
+    /// Topics the source has read: one missing later was deleted.
+    known_topics: BTreeSet<String>,
+    /// Topics reported missing, not reported again until they are back.
+    missing: BTreeSet<String>,
+    /// The last cut's ranges (`offsets(<source>)`).
+    ranges: RecordBatch,
 }
+
+/// `[from, until)` of one partition in a batch.
+type Range = (Partition, i64, i64);
 
 impl KafkaSource {
     fn error(&self, batch_time: i64, message: String) -> SluiceError {
@@ -302,6 +379,161 @@ impl KafkaSource {
             message,
         }
     }
+
+    /// Runs `attempt` on the blocking pool until the broker answers: a
+    /// request it did not answer is tried again after a wait (0.5 s
+    /// doubling to 10 s), the batch waiting; any other failure fails it.
+    async fn until_answered<T: Send + 'static>(
+        &self,
+        batch_time: i64,
+        what: &str,
+        attempt: impl Fn() -> std::result::Result<T, Trouble> + Clone + Send + 'static,
+    ) -> Result<T> {
+        let mut wait = RETRY_FIRST;
+        let mut failures = 0;
+        loop {
+            let result = tokio::task::spawn_blocking(attempt.clone())
+                .await
+                .map_err(|e| self.error(batch_time, e.to_string()))?;
+            match result {
+                Ok(value) => {
+                    if failures > 0 {
+                        log::info!(
+                            "kafka source '{}', batch {batch_time} ms: the broker answers again ({what}, after {failures} failed tries)",
+                            self.name
+                        );
+                    }
+                    return Ok(value);
+                }
+                Err(Trouble::Fatal(m)) => return Err(self.error(batch_time, m)),
+                Err(Trouble::Unreachable(m)) => {
+                    failures += 1;
+                    log::warn!(
+                        "kafka source '{}', batch {batch_time} ms: cannot {what}: {m}; trying again in {wait:?} (the batch waits, no offset moves)",
+                        self.name
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(RETRY_MAX);
+                }
+            }
+        }
+    }
+
+    /// Reports topics that went missing or came back; a named topic that
+    /// the source never read fails the batch.
+    fn check_missing(&mut self, batch_time: i64, layout: &Layout) -> Result<()> {
+        if let Some(t) = layout
+            .missing
+            .iter()
+            .find(|t| !self.known_topics.contains(*t))
+        {
+            return Err(self.error(batch_time, format!("topic '{t}' is not on the broker")));
+        }
+        for t in &layout.missing {
+            if self.missing.insert(t.clone()) {
+                log::warn!(
+                    "kafka source '{}', batch {batch_time} ms: topic '{t}' is gone from the broker (deleted?); it is not read until it is back",
+                    self.name
+                );
+            }
+        }
+        let back: Vec<String> = self
+            .missing
+            .iter()
+            .filter(|t| !layout.missing.contains(*t))
+            .cloned()
+            .collect();
+        for t in back {
+            log::warn!(
+                "kafka source '{}', batch {batch_time} ms: topic '{t}' is on the broker again",
+                self.name
+            );
+            self.missing.remove(&t);
+        }
+        Ok(())
+    }
+
+    /// Where partition `p` (offsets `low..high` on the broker) starts.
+    fn first_offset(&self, batch_time: i64, p: &Partition, (low, high): (i64, i64)) -> i64 {
+        let out_of_range = |n: i64, why: &str| {
+            let first = self.starting.first(p, (low, high));
+            log::warn!(
+                "kafka source '{}', batch {batch_time} ms: {}:{} offset {n} is out of range ({why}; the broker has {low}..{high}); reading from {first}, as starting_offsets says",
+                self.name,
+                p.0,
+                p.1
+            );
+            first
+        };
+        match self.next.get(p) {
+            Some(&n) if n < low => out_of_range(n, "removed by retention"),
+            Some(&n) if n > high => out_of_range(n, "past the end: was the topic created again?"),
+            Some(&n) => n,
+            // A partition or topic that appeared after the first batch.
+            None if self.started => low,
+            None => self.starting.first(p, (low, high)),
+        }
+    }
+
+    /// Decodes json/csv values into the declared columns; records that do
+    /// not decode are reported (topic, partition, offset, why) and left out.
+    fn decode(&self, batch_time: i64, batch: RecordBatch) -> Result<RecordBatch> {
+        let Some((decoding, columns)) = &self.decoding else {
+            return Ok(batch);
+        };
+        let fail = |e: arrow::error::ArrowError| self.error(batch_time, e.to_string());
+        let values = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| self.error(batch_time, "values are not text".into()))?;
+        let decoded = decode::decode(*decoding, columns, values).map_err(fail)?;
+        if !decoded.bad.is_empty() {
+            let topics = batch.column(2).as_any().downcast_ref::<StringArray>();
+            let partitions = batch.column(3).as_any().downcast_ref::<Int32Array>();
+            let offsets = batch.column(4).as_any().downcast_ref::<Int64Array>();
+            if let (Some(t), Some(p), Some(o)) = (topics, partitions, offsets) {
+                for (i, why) in &decoded.bad {
+                    log::warn!(
+                        "kafka source '{}', batch {batch_time} ms: {}:{} offset {}: the value is not {}: {why}; record skipped",
+                        self.name,
+                        t.value(*i),
+                        p.value(*i),
+                        o.value(*i),
+                        decoding.name()
+                    );
+                }
+            }
+        }
+        let kept = UInt32Array::from(decoded.records);
+        let mut out: Vec<ArrayRef> = batch
+            .columns()
+            .iter()
+            .map(|c| arrow::compute::take(c, &kept, None))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(fail)?;
+        out.extend(decoded.rows.columns().iter().cloned());
+        RecordBatch::try_new(Arc::clone(&self.schema), out).map_err(fail)
+    }
+}
+
+/// `offsets(<source>)` before the first batch.
+fn empty_ranges() -> RecordBatch {
+    RecordBatch::new_empty(sluice_core::offsets::schema())
+}
+
+/// The ranges as `offsets(<source>)` shows them.
+fn ranges_batch(ranges: &[Range]) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
+    let column = |f: &dyn Fn(&Range) -> i64| Arc::new(Int64Array::from_iter_values(ranges.iter().map(f)));
+    RecordBatch::try_new(
+        sluice_core::offsets::schema(),
+        vec![
+            Arc::new(StringArray::from_iter_values(ranges.iter().map(|r| r.0.0.as_str()))),
+            Arc::new(Int32Array::from_iter_values(ranges.iter().map(|r| r.0.1))),
+            column(&|r| r.1),
+            column(&|r| r.2),
+        ],
+    )
 }
 
 #[async_trait]
@@ -311,82 +543,70 @@ impl Source for KafkaSource {
     }
 
     async fn cut(&mut self, batch_time: i64) -> Result<Vec<RecordBatch>> {
+        // What the broker has now: partitions and their offsets.
         let reader = Arc::clone(&self.reader);
         let topics = self.topics.clone();
-        let partitions = tokio::task::spawn_blocking(move || match topics {
-            Topics::Named(names) => reader.partitions(&names, REQUEST_TIMEOUT),
-            Topics::Assigned(list) => Ok(list),
-        })
-        .await
-        .map_err(|e| self.error(batch_time, e.to_string()))?
-        .map_err(|e| self.error(batch_time, e))?;
+        let layout = self
+            .until_answered(batch_time, "get the topics' partitions and offsets", move || {
+                reader.layout(&topics, REQUEST_TIMEOUT)
+            })
+            .await?;
+        self.check_missing(batch_time, &layout)?;
         if !self.loaded {
             // Where the store says the job got, for partitions it knows.
-            let stored = self
-                .store
-                .load(&partitions)
-                .await
-                .map_err(|e| self.error(batch_time, e))?;
+            let partitions: Vec<Partition> =
+                layout.partitions.iter().map(|(p, _)| p.clone()).collect();
+            let mut wait = RETRY_FIRST;
+            let stored = loop {
+                match self.store.load(&partitions).await {
+                    Ok(stored) => break stored,
+                    Err(Trouble::Fatal(m)) => return Err(self.error(batch_time, m)),
+                    Err(Trouble::Unreachable(m)) => {
+                        log::warn!(
+                            "kafka source '{}', batch {batch_time} ms: cannot read the stored offsets: {m}; trying again in {wait:?} (the batch waits)",
+                            self.name
+                        );
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(RETRY_MAX);
+                    }
+                }
+            };
             self.next.extend(stored);
             self.loaded = true;
         }
         // Fix each partition's range now.
+        let ranges: Vec<Range> = layout
+            .partitions
+            .iter()
+            .map(|(p, offsets)| {
+                let from = self.first_offset(batch_time, p, *offsets);
+                let high = offsets.1;
+                let until = match self.max_rows {
+                    Some(m) => high.min(from.saturating_add(i64::try_from(m).unwrap_or(i64::MAX))),
+                    None => high,
+                };
+                (p.clone(), from, until.max(from))
+            })
+            .collect();
         let reader = Arc::clone(&self.reader);
-        let watermarks = tokio::task::spawn_blocking(move || {
-            partitions
-                .into_iter()
-                .map(|p| {
-                    let w = reader.watermarks(&p, REQUEST_TIMEOUT)?;
-                    Ok((p, w))
-                })
-                .collect::<std::result::Result<Vec<_>, String>>()
-        })
-        .await
-        .map_err(|e| self.error(batch_time, e.to_string()))?
-        .map_err(|e| self.error(batch_time, e))?;
-        let mut ranges = Vec::with_capacity(watermarks.len());
-        for (p, (low, high)) in watermarks {
-            let from = match self.next.get(&p) {
-                Some(&n) if n < low => {
-                    log::warn!(
-                        "kafka source '{}': {}:{} offsets {n}..{low} are gone from the broker (retention); reading on from {low}",
-                        self.name,
-                        p.0,
-                        p.1
-                    );
-                    low
-                }
-                Some(&n) if n > high => {
-                    let first = self.starting.first(&p, (low, high));
-                    log::warn!(
-                        "kafka source '{}': {}:{} ends at {high}, before the stored offset {n} (was the topic created again?); reading from {first}, as starting_offsets says",
-                        self.name,
-                        p.0,
-                        p.1
-                    );
-                    first
-                }
-                Some(&n) => n,
-                // A partition added to a topic the source reads already.
-                None if self.next.keys().any(|(t, _)| *t == p.0) => low,
-                None => self.starting.first(&p, (low, high)),
-            };
-            let until = match self.max_rows {
-                Some(m) => high.min(from.saturating_add(i64::try_from(m).unwrap_or(i64::MAX))),
-                None => high,
-            };
-            ranges.push((p, from, until.max(from)));
-        }
-        let reader = Arc::clone(&self.reader);
-        let read_ranges = ranges.clone();
-        let batch = tokio::task::spawn_blocking(move || reader.read(&read_ranges, REQUEST_TIMEOUT))
-            .await
-            .map_err(|e| self.error(batch_time, e.to_string()))?
-            .map_err(|e| self.error(batch_time, e))?;
+        let to_read = ranges.clone();
+        let batch = self
+            .until_answered(batch_time, "read the batch's offset ranges", move || {
+                reader.read(&to_read, REQUEST_TIMEOUT)
+            })
+            .await?;
+        let batch = self.decode(batch_time, batch)?;
+        self.ranges = ranges_batch(&ranges).map_err(|e| self.error(batch_time, e.to_string()))?;
         for (p, _, until) in ranges {
+            self.known_topics.insert(p.0.clone());
             self.next.insert(p, until);
         }
+        self.started = true;
         Ok(vec![batch])
+    }
+
+    fn offset_ranges(&self) -> Option<RecordBatch> {
+        Some(self.ranges.clone())
     }
 
     fn position(&self) -> Option<serde_json::Value> {
@@ -407,8 +627,10 @@ impl Source for KafkaSource {
                 self.name
             ))
         })?;
+        self.known_topics = next.keys().map(|(t, _)| t.clone()).collect();
         self.next = next;
         self.loaded = true;
+        self.started = true;
         Ok(())
     }
 

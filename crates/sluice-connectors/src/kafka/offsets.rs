@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::reader::{Partition, Reader};
+use super::reader::{Partition, Reader, Trouble};
 
 /// How long Redis may take to answer a command.
 const ANSWER: Duration = Duration::from_secs(5);
@@ -76,26 +76,25 @@ impl OffsetStore {
         &self.kind
     }
 
-    async fn redis(&mut self) -> Result<redis::aio::MultiplexedConnection, String> {
+    async fn redis(&mut self) -> Result<redis::aio::MultiplexedConnection, Trouble> {
         if let Some(c) = &self.redis {
             return Ok(c.clone());
         }
         let StoreKind::Redis(url) = &self.kind else {
-            return Err("not a redis store".into());
+            return Err(Trouble::Fatal("not a redis store".into()));
         };
-        let url = shown(url);
-        let client = redis::Client::open(match &self.kind {
-            StoreKind::Redis(u) => u.as_str(),
-            _ => "",
-        })
-        .map_err(|e| format!("redis offset store {url}: {e}"))?;
-        let connection = tokio::time::timeout(
-            Duration::from_secs(5),
-            client.get_multiplexed_async_connection(),
-        )
-        .await
-        .map_err(|_| format!("redis offset store {url}: no answer within 5 s"))?
-        .map_err(|e| format!("redis offset store {url}: {e}"))?;
+        let shown_url = shown(url);
+        let client = redis::Client::open(url.as_str())
+            .map_err(|e| Trouble::Fatal(format!("redis offset store {shown_url}: {e}")))?;
+        let url = shown_url;
+        let connection = tokio::time::timeout(ANSWER, client.get_multiplexed_async_connection())
+            .await
+            .map_err(|_| {
+                Trouble::Unreachable(format!(
+                    "redis offset store {url}: no answer within {ANSWER:?}"
+                ))
+            })?
+            .map_err(|e| Trouble::Unreachable(format!("redis offset store {url}: {e}")))?;
         self.redis = Some(connection.clone());
         Ok(connection)
     }
@@ -120,7 +119,7 @@ impl OffsetStore {
     pub async fn load(
         &mut self,
         partitions: &[Partition],
-    ) -> Result<BTreeMap<Partition, i64>, String> {
+    ) -> Result<BTreeMap<Partition, i64>, Trouble> {
         match self.kind.clone() {
             StoreKind::Checkpoint => Ok(BTreeMap::new()),
             StoreKind::Kafka => {
@@ -130,7 +129,7 @@ impl OffsetStore {
                     reader.committed(&partitions, Duration::from_secs(10))
                 })
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(|e| Trouble::Fatal(e.to_string()))?
             }
             StoreKind::Redis(url) => {
                 let url = shown(&url);
@@ -142,16 +141,18 @@ impl OffsetStore {
                     let key = redis_key(topic, &self.group_id);
                     let mut cmd = redis::cmd("HGETALL");
                     cmd.arg(&key);
-                    let stored: BTreeMap<String, String> = self
-                        .query(&mut c, &cmd)
-                        .await
-                        .map_err(|e| format!("redis offset store {url}: HGETALL {key}: {e}"))?;
+                    let stored: BTreeMap<String, String> =
+                        self.query(&mut c, &cmd).await.map_err(|e| {
+                            Trouble::Unreachable(format!(
+                                "redis offset store {url}: HGETALL {key}: {e}"
+                            ))
+                        })?;
                     for (field, value) in stored {
                         let (Ok(p), Ok(offset)) = (field.parse::<i32>(), value.parse::<i64>())
                         else {
-                            return Err(format!(
+                            return Err(Trouble::Fatal(format!(
                                 "redis offset store {url}: {key} field '{field}' = '{value}' is not partition = offset"
-                            ));
+                            )));
                         };
                         // Only this source's partitions (a group may be shared).
                         let partition = (topic.to_string(), p);
@@ -178,7 +179,7 @@ impl OffsetStore {
             }
             StoreKind::Redis(url) => {
                 let url = shown(&url);
-                let mut c = self.redis().await?;
+                let mut c = self.redis().await.map_err(|t| t.message().to_string())?;
                 let mut by_topic: BTreeMap<&str, Vec<(i32, i64)>> = BTreeMap::new();
                 for ((topic, p), offset) in next {
                     by_topic

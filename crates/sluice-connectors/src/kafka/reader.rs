@@ -1,7 +1,8 @@
 //! The Kafka client behind a kafka source: which partitions a topic has,
 //! each partition's offsets, and reading exact offset ranges straight into
 //! Arrow builders (no record object per row). Blocking calls: the source
-//! runs them on tokio's blocking pool.
+//! runs them on tokio's blocking pool. A failure says whether trying again
+//! may help ([`Trouble`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,12 +15,51 @@ use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 /// A topic and a partition number.
 pub type Partition = (String, i32);
+
+/// What a source reads.
+#[derive(Debug, Clone)]
+pub enum Topics {
+    /// Every partition of these topics, as they are at each batch.
+    Named(Vec<String>),
+    /// Every partition of every topic whose whole name matches, as they are
+    /// at each batch (Spark's `SubscribePattern`).
+    Pattern(regex::Regex),
+    /// These partitions only.
+    Assigned(Vec<Partition>),
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trouble {
+    /// The broker (or Redis) did not answer: down, unreachable, timed out,
+    /// or between leaders. The same request may work later.
+    Unreachable(String),
+    /// Anything else: trying again will not help.
+    Fatal(String),
+}
+
+impl Trouble {
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Unreachable(m) | Self::Fatal(m) => m,
+        }
+    }
+}
+
+/// What the broker has of the topics a source reads.
+#[derive(Debug, Default)]
+pub struct Layout {
+    /// Each partition and its earliest and next offsets.
+    pub partitions: Vec<(Partition, (i64, i64))>,
+    /// Named topics the broker does not have.
+    pub missing: Vec<String>,
+}
 
 /// How keys and values become columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,36 +149,67 @@ impl Columns {
     }
 }
 
+/// The partitions of a topic in the broker's metadata; `None` when the
+/// broker does not have it.
+fn partitions_of(
+    t: &rdkafka::metadata::MetadataTopic,
+) -> Result<Option<Vec<Partition>>, Trouble> {
+    match t.error().map(RDKafkaErrorCode::from) {
+        None => Ok(Some(
+            t.partitions()
+                .iter()
+                .map(|p| (t.name().to_string(), p.id()))
+                .collect(),
+        )),
+        Some(RDKafkaErrorCode::UnknownTopicOrPartition) => Ok(None),
+        // A topic between leaders, or being created: later.
+        Some(e) => Err(Trouble::Unreachable(format!("topic '{}': {e}", t.name()))),
+    }
+}
+
 impl Reader {
     pub fn new(consumer: BaseConsumer, format: Format) -> Self {
         Self { consumer, format }
     }
 
-    /// Every partition of `topics`, as the broker has them now.
-    pub fn partitions(
-        &self,
-        topics: &[String],
-        timeout: Duration,
-    ) -> Result<Vec<Partition>, String> {
-        let mut out = Vec::new();
-        for topic in topics {
-            let metadata = self
-                .consumer
-                .fetch_metadata(Some(topic), timeout)
-                .map_err(|e| format!("cannot get the partitions of topic '{topic}': {e}"))?;
-            let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
-                return Err(format!("topic '{topic}' is not on the broker"));
-            };
-            if let Some(e) = t.error() {
-                return Err(format!(
-                    "topic '{topic}': {}",
-                    rdkafka::error::RDKafkaErrorCode::from(e)
-                ));
+    /// Every partition of `topics` and its offsets, as the broker has them
+    /// now; the topics it does not have are listed as missing.
+    pub fn layout(&self, topics: &Topics, timeout: Duration) -> Result<Layout, Trouble> {
+        let mut layout = Layout::default();
+        let mut partitions = Vec::new();
+        let unreachable = |e: KafkaError| Trouble::Unreachable(format!("no metadata: {e}"));
+        match topics {
+            Topics::Named(names) => {
+                for topic in names {
+                    let metadata = self
+                        .consumer
+                        .fetch_metadata(Some(topic), timeout)
+                        .map_err(unreachable)?;
+                    match metadata.topics().iter().find(|t| t.name() == topic) {
+                        Some(t) => match partitions_of(t)? {
+                            Some(found) => partitions.extend(found),
+                            None => layout.missing.push(topic.clone()),
+                        },
+                        None => layout.missing.push(topic.clone()),
+                    }
+                }
             }
-            out.extend(t.partitions().iter().map(|p| (topic.clone(), p.id())));
+            Topics::Pattern(pattern) => {
+                let metadata = self.consumer.fetch_metadata(None, timeout).map_err(unreachable)?;
+                for t in metadata.topics().iter().filter(|t| pattern.is_match(t.name())) {
+                    // A topic deleted meanwhile is simply no longer matched.
+                    partitions.extend(partitions_of(t)?.unwrap_or_default());
+                }
+            }
+            Topics::Assigned(list) => partitions.extend(list.iter().cloned()),
         }
-        out.sort();
-        Ok(out)
+        partitions.sort();
+        partitions.dedup();
+        for p in partitions {
+            let offsets = self.watermarks(&p, timeout)?;
+            layout.partitions.push((p, offsets));
+        }
+        Ok(layout)
     }
 
     /// The consumer group's committed next offsets of `partitions` (those
@@ -147,15 +218,14 @@ impl Reader {
         &self,
         partitions: &[Partition],
         timeout: Duration,
-    ) -> Result<std::collections::BTreeMap<Partition, i64>, String> {
+    ) -> Result<std::collections::BTreeMap<Partition, i64>, Trouble> {
         let mut list = TopicPartitionList::new();
         for (topic, p) in partitions {
             list.add_partition(topic, *p);
         }
-        let committed = self
-            .consumer
-            .committed_offsets(list, timeout)
-            .map_err(|e| format!("cannot read the group's committed offsets: {e}"))?;
+        let committed = self.consumer.committed_offsets(list, timeout).map_err(|e| {
+            Trouble::Unreachable(format!("cannot read the group's committed offsets: {e}"))
+        })?;
         Ok(committed
             .elements()
             .iter()
@@ -211,10 +281,10 @@ impl Reader {
     }
 
     /// A partition's earliest and next offsets.
-    pub fn watermarks(&self, p: &Partition, timeout: Duration) -> Result<(i64, i64), String> {
+    fn watermarks(&self, p: &Partition, timeout: Duration) -> Result<(i64, i64), Trouble> {
         self.consumer
             .fetch_watermarks(&p.0, p.1, timeout)
-            .map_err(|e| format!("cannot get the offsets of {}:{}: {e}", p.0, p.1))
+            .map_err(|e| Trouble::Unreachable(format!("no offsets of {}:{}: {e}", p.0, p.1)))
     }
 
     /// The records of each `(partition, from, until)` range, in one batch:
@@ -223,7 +293,7 @@ impl Reader {
         &self,
         ranges: &[(Partition, i64, i64)],
         timeout: Duration,
-    ) -> Result<RecordBatch, String> {
+    ) -> Result<RecordBatch, Trouble> {
         // One set of builders per range, concatenated in range order: a
         // batch's rows are the same however the broker interleaves them.
         let mut columns: Vec<Columns> = ranges.iter().map(|_| Columns::new(self.format)).collect();
@@ -235,14 +305,16 @@ impl Reader {
             if from < until {
                 assignment
                     .add_partition_offset(topic, *partition, Offset::Offset(*from))
-                    .map_err(|e| format!("{topic}:{partition}: {e}"))?;
+                    .map_err(|e| Trouble::Fatal(format!("{topic}:{partition}: {e}")))?;
             }
         }
         if remaining > 0 {
-            self.consumer
-                .assign(&assignment)
-                .map_err(|e| format!("cannot read the batch's ranges: {e}"))?;
+            self.consumer.assign(&assignment).map_err(|e| {
+                Trouble::Fatal(format!("cannot read the batch's ranges: {e}"))
+            })?;
         }
+        // Passing errors are logged once each per read.
+        let mut told: Vec<String> = Vec::new();
         // A read fails only when the broker sends nothing for `timeout`.
         let mut deadline = Instant::now() + timeout;
         while remaining > 0 {
@@ -255,10 +327,10 @@ impl Reader {
                     .map(|(((t, p), _, until), _)| format!("{t}:{p} (up to offset {until})"))
                     .collect();
                 self.unassign();
-                return Err(format!(
+                return Err(Trouble::Unreachable(format!(
                     "the broker sent nothing of {} for {timeout:?}",
                     waiting.join(", ")
-                ));
+                )));
             }
             let Some(message) = self.consumer.poll(left.min(Duration::from_millis(100))) else {
                 // The range may end in offsets never delivered (transaction
@@ -270,11 +342,15 @@ impl Reader {
                 Ok(m) => m,
                 Err(e @ KafkaError::MessageConsumptionFatal(_)) => {
                     self.unassign();
-                    return Err(format!("reading: {e}"));
+                    return Err(Trouble::Fatal(format!("reading: {e}")));
                 }
                 Err(e) => {
                     // Disconnects and the like: librdkafka retries by itself.
-                    log::warn!("kafka: {e}; still reading");
+                    let e = e.to_string();
+                    if !told.contains(&e) {
+                        log::warn!("kafka: {e}; still reading");
+                        told.push(e);
+                    }
                     continue;
                 }
             };
@@ -325,7 +401,7 @@ impl Reader {
             .iter_mut()
             .map(|c| c.finish(&schema))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?;
-        concat_batches(&schema, &parts).map_err(|e| e.to_string())
+            .map_err(|e| Trouble::Fatal(e.to_string()))?;
+        concat_batches(&schema, &parts).map_err(|e| Trouble::Fatal(e.to_string()))
     }
 }
