@@ -179,12 +179,12 @@ impl Reader {
         let mut partitions = Vec::new();
         let unreachable = |e: KafkaError| Trouble::Unreachable(format!("no metadata: {e}"));
         match topics {
+            // One request for every topic, not one per topic: a request
+            // naming a deleted topic crashes librdkafka 2.x (a null topic
+            // name in tansu's answer).
             Topics::Named(names) => {
+                let metadata = self.consumer.fetch_metadata(None, timeout).map_err(unreachable)?;
                 for topic in names {
-                    let metadata = self
-                        .consumer
-                        .fetch_metadata(Some(topic), timeout)
-                        .map_err(unreachable)?;
                     match metadata.topics().iter().find(|t| t.name() == topic) {
                         Some(t) => match partitions_of(t)? {
                             Some(found) => partitions.extend(found),

@@ -16,7 +16,7 @@ use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 pub struct KafkaServer {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     bin: PathBuf,
     child: Child,
     pub port: u16,
@@ -36,6 +36,21 @@ fn tansu() -> Option<PathBuf> {
     places.into_iter().find(|p| p.is_file())
 }
 
+/// Runs `tansu broker` on 127.0.0.1:`port` with its storage in `dir`.
+fn spawn(bin: &std::path::Path, dir: &std::path::Path, port: u16) -> Child {
+    let url = format!("tcp://127.0.0.1:{port}");
+    Command::new(bin)
+        .arg("broker")
+        .args(["--listener-url", &url, "--advertised-listener-url", &url])
+        // Relative to the working directory (an absolute path is not).
+        .args(["--storage-engine", "sqlite://tansu.db"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tansu starts")
+}
+
 impl KafkaServer {
     pub fn start() -> Option<KafkaServer> {
         let bin = tansu();
@@ -50,25 +65,29 @@ impl KafkaServer {
         let bin = bin?;
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(&bin)
-            .arg("broker")
-            .args(["--listener-url", &url, "--advertised-listener-url", &url])
-            // Relative to the working directory (an absolute path is not).
-            .args(["--storage-engine", "sqlite://tansu.db"])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tansu starts");
+        let child = spawn(&bin, dir.path(), port);
         let server = KafkaServer {
-            _dir: dir,
+            dir,
             bin,
             child,
             port,
         };
         wait_for_port(port, "tansu", Duration::from_secs(30));
         Some(server)
+    }
+
+    /// Stops the broker (as a crash would); [`KafkaServer::restart`] brings
+    /// it back with what it had.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the broker again on the same port and storage.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.child = spawn(&self.bin, self.dir.path(), self.port);
+        wait_for_port(self.port, "tansu", Duration::from_secs(30));
     }
 
     pub fn brokers(&self) -> String {
@@ -86,6 +105,17 @@ impl KafkaServer {
             .status()
             .unwrap();
         assert!(ok.success(), "tansu topic create {topic}");
+    }
+
+    /// Deletes `topic`.
+    pub fn delete_topic(&self, topic: &str) {
+        let ok = Command::new(&self.bin)
+            .args(["topic", "delete", topic, "--broker"])
+            .arg(format!("tcp://127.0.0.1:{}", self.port))
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "tansu topic delete {topic}");
     }
 
     /// Produces `(partition, key, value)` records to `topic`, and waits for
@@ -113,7 +143,7 @@ impl KafkaServer {
         }
         producer
             .flush(Duration::from_secs(30))
-            .expect("all acknowledged");
+            .unwrap_or_else(|e| panic!("producing to {topic}: {e}"));
     }
 }
 

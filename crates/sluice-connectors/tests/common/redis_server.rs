@@ -14,6 +14,16 @@ pub struct RedisServer {
     pub port: u16,
 }
 
+fn spawn(port: u16) -> Child {
+    Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 impl RedisServer {
     pub fn start() -> Option<RedisServer> {
         let installed = Command::new("redis-server")
@@ -30,16 +40,25 @@ impl RedisServer {
             return None;
         }
         let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let server = RedisServer { child, port };
+        let server = RedisServer {
+            child: spawn(port),
+            port,
+        };
         wait_for_port(port, "redis-server", Duration::from_secs(10));
         Some(server)
+    }
+
+    /// Stops the server (what it held is gone: no persistence).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again, empty, on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.child = spawn(self.port);
+        wait_for_port(self.port, "redis-server", Duration::from_secs(10));
     }
 
     pub fn url(&self) -> String {
