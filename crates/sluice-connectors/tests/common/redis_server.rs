@@ -54,6 +54,25 @@ impl RedisServer {
         let _ = self.child.wait();
     }
 
+    /// Freezes the server (`SIGSTOP`): connections are accepted and nothing
+    /// is answered until [`RedisServer::resume`]; what it holds is kept.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, which: &str) {
+        let ok = Command::new("kill")
+            .arg(which)
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "kill {which}");
+    }
+
     /// Starts the server again, empty, on the same port.
     pub fn restart(&mut self) {
         self.stop();
