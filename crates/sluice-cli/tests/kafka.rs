@@ -194,10 +194,7 @@ fn a_checkpointed_kafka_job_killed_mid_stream_writes_every_record_once() {
         return;
     };
     kafka.create_topic("events", 3);
-    let records: Vec<(i32, String, String)> = (0..6000)
-        .map(|i| ((i % 3) as i32, format!("k{i}"), format!("v{i}")))
-        .collect();
-    kafka.produce("events", &records);
+    kafka.produce("events", &kafka_server::records("v", 6000, 3));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("job.sql"),
@@ -213,32 +210,44 @@ fn a_checkpointed_kafka_job_killed_mid_stream_writes_every_record_once() {
             .stderr(Stdio::piped());
         c
     };
+    // Each run is killed as soon as it has committed one more batch than
+    // the run before (the next batch is then being cut or written).
+    let last_commit = |dir: &Path| -> i64 {
+        std::fs::read_dir(dir.join("ck"))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        name.strip_prefix("manifest-")?
+                            .strip_suffix(".json")?
+                            .parse()
+                            .ok()
+                    })
+                    .max()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
+    };
     let mut kills = 0;
-    let mut delay = Duration::from_millis(300);
     for _ in 0..5 {
+        let before = last_commit(dir.path());
         let mut child = job(dir.path()).spawn().unwrap();
-        let deadline = Instant::now() + delay;
-        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_millis(5));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while last_commit(dir.path()) == before && child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "no batch committed in 60 s");
+            std::thread::sleep(Duration::from_millis(2));
         }
         if child.try_wait().unwrap().is_some() {
             break;
         }
-        // Only kills after a batch was committed count: one before tests a
-        // fresh start, not a resume.
-        let committed = std::fs::read_dir(dir.path().join("ck")).is_ok_and(|entries| {
-            entries
-                .flatten()
-                .any(|e| e.file_name().to_string_lossy().starts_with("manifest-"))
-        });
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        kills += usize::from(committed);
-        delay += Duration::from_millis(150);
+        kills += 1;
     }
     let last = job(dir.path()).output().unwrap();
     assert!(last.status.success(), "{}", stderr(&last));
-    assert!(kills >= 2, "killed mid-stream after a commit {kills} times, not 2");
+    assert!(kills >= 3, "killed mid-stream after a commit {kills} times, not 3");
     let mut got = saved(dir.path());
     assert_eq!(got.len(), 6000, "no record twice, none lost");
     got.sort();

@@ -12,11 +12,13 @@
 //! | `rate` | source | `timestamp, value` at N rows per second |
 //! | `directory` | source | `textFileStream(dir)`: new files each batch; text, csv, json, parquet |
 //! | `socket` | source | `socketTextStream(host, port)`: a line per row, reconnecting |
+//! | `kafka` | source | `KafkaUtils.createDirectStream`: offset ranges per partition per batch; offsets in the checkpoint, the group or Redis |
 //! | `queue` | source | `queueStream` fed by the application (in `sluice-core`) |
 //! | `console` | sink | `print(n)` |
 //! | `text` | sink | `saveAsTextFiles(prefix, suffix)` |
 //! | `parquet`, `csv`, `json` | sinks | one file per batch: a local path, `file://`, `memory://`, `s3://`, or a store registered in the session |
 //! | `postgres` | sink | `foreachRDD` writing to PostgreSQL: `COPY` per batch, upsert with `key` |
+//! | `kafka` | sink | `KafkaProducer.send` per row, acknowledged before the batch counts as written |
 //!
 //! ```
 //! let registry = sluice_connectors::registry();

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{AsArray, RecordBatch};
 use datafusion::prelude::SessionContext;
-use kafka_server::KafkaServer;
+use kafka_server::{KafkaServer, records};
 use redis_server::RedisServer;
 use sluice_core::offsets::OffsetRange;
 use sluice_core::source::Source;
@@ -33,12 +33,6 @@ fn values(batches: &[RecordBatch]) -> Vec<String> {
             let v = b.column(1).as_string::<i32>();
             (0..b.num_rows()).map(|i| v.value(i).to_string()).collect::<Vec<_>>()
         })
-        .collect()
-}
-
-fn records(n: usize, partitions: usize) -> Vec<(i32, String, String)> {
-    (0..n)
-        .map(|i| ((i % partitions) as i32, format!("k{i}"), format!("v{i}")))
         .collect()
 }
 
@@ -59,7 +53,7 @@ async fn a_broker_down_at_the_start_or_mid_stream_makes_the_batch_wait() {
         return;
     };
     server.create_topic("events", 2);
-    server.produce("events", &records(200, 2));
+    server.produce("events", &records("v", 200, 2));
     server.stop();
     let session = SessionContext::new();
     let brokers = server.brokers();
@@ -162,7 +156,7 @@ async fn redis_down_while_offsets_are_stored_holds_the_job_and_loses_no_offset()
         return;
     };
     server.create_topic("events", 2);
-    server.produce("events", &records(120, 2));
+    server.produce("events", &records("v", 120, 2));
     let url = redis.url();
     let redis = Arc::new(Mutex::new(redis));
     let back_at: Arc<Mutex<Option<Instant>>> = Arc::default();
@@ -176,8 +170,8 @@ async fn redis_down_while_offsets_are_stored_holds_the_job_and_loses_no_offset()
             let (r, b) = (Arc::clone(&r), Arc::clone(&b));
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_secs(2));
-                r.lock().unwrap().restart();
                 *b.lock().unwrap() = Some(Instant::now());
+                r.lock().unwrap().restart();
             });
         }
     })
@@ -202,15 +196,17 @@ async fn redis_down_while_offsets_are_stored_holds_the_job_and_loses_no_offset()
     );
 
     // A new job goes on from there, even with Redis not answering at its
-    // start (frozen, its data kept).
-    server.produce("events", &records(10, 2));
+    // start (frozen, its data kept) for longer than a command may take.
+    server.produce("events", &records("v", 10, 2));
     redis.lock().unwrap().pause();
     let r = Arc::clone(&redis);
     std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1500));
+        std::thread::sleep(Duration::from_secs(6));
         r.lock().unwrap().resume();
     });
+    let started = Instant::now();
     let resumed = redis_job(&server.brokers(), &url, 1, |_| {}).await;
+    assert!(started.elapsed() >= Duration::from_secs(6), "the job waited for Redis");
     let mut rows = resumed[0].1.clone();
     rows.sort();
     let mut expected: Vec<String> = (0..10).map(|i| format!("v{i}")).collect();
@@ -227,7 +223,7 @@ async fn each_batchs_offset_ranges_in_sql_and_in_rust() {
         return;
     };
     server.create_topic("events", 3);
-    server.produce("events", &records(300, 3));
+    server.produce("events", &records("v", 300, 3));
     let ssc = StreamingContext::with_registry(
         SessionContext::new(),
         Duration::from_secs(1),
@@ -254,9 +250,21 @@ async fn each_batchs_offset_ranges_in_sql_and_in_rust() {
     ssc.foreach_batch("ranges", move |t, batches| {
         let mut ranges = Vec::new();
         for b in &batches {
-            ranges.extend(sluice_core::offsets::ranges_of("events", b));
+            let topics = b.column(0).as_string::<i32>();
+            let partitions = b.column(1).as_primitive::<arrow::datatypes::Int32Type>();
+            let from = b.column(2).as_primitive::<arrow::datatypes::Int64Type>();
+            let until = b.column(3).as_primitive::<arrow::datatypes::Int64Type>();
             let times = b.column(4).as_primitive::<arrow::datatypes::TimestampMillisecondType>();
-            assert!(times.iter().all(|x| x == Some(t)), "batch_time is the batch's");
+            for i in 0..b.num_rows() {
+                assert_eq!(times.value(i), t, "batch_time is the batch's");
+                ranges.push(OffsetRange {
+                    source: "events".into(),
+                    topic: topics.value(i).into(),
+                    partition: partitions.value(i),
+                    from_offset: from.value(i),
+                    until_offset: until.value(i),
+                });
+            }
         }
         sink.lock().unwrap().push((t, ranges));
         async { Ok(()) }

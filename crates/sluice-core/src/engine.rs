@@ -98,7 +98,7 @@ pub struct CutBatch {
     /// checkpoint); `None` for a source that cannot resume.
     pub positions: Vec<(String, Option<serde_json::Value>)>,
     /// The offset ranges of the sources that have them, by name.
-    pub offset_ranges: Vec<(String, RecordBatch)>,
+    pub offset_ranges: Vec<(String, Vec<OffsetRange>)>,
 }
 
 /// The sources a running job cuts, by name.
@@ -553,6 +553,22 @@ impl Engine {
         Ok(sink)
     }
 
+    /// The sources `name` reads, itself or through streams.
+    fn sources_under(&self, name: &str) -> Vec<String> {
+        let mut todo = vec![name.to_string()];
+        let mut found = Vec::new();
+        while let Some(n) = todo.pop() {
+            if self.sources.iter().any(|s| s.name == n) {
+                if !found.contains(&n) {
+                    found.push(n);
+                }
+            } else if let Some(stream) = self.streams.iter().find(|s| s.name == n) {
+                todo.extend(stream.inputs.iter().cloned());
+            }
+        }
+        found
+    }
+
     /// Names of the streams that run each batch, in order.
     pub fn needed_streams(&self) -> Vec<&str> {
         self.needed
@@ -586,7 +602,7 @@ impl Engine {
         let zero = *self.zero_time.get_or_insert(t - interval);
         let mut input_rows = Vec::with_capacity(self.sources.len());
         let mut inputs = cut.inputs;
-        let mut offsets = Vec::new();
+        let offsets = cut.offset_ranges;
         for node in &self.sources {
             let batches = inputs
                 .iter()
@@ -596,11 +612,9 @@ impl Engine {
             node.slot.set(t, batches);
             input_rows.push((node.name.clone(), node.slot.rows()));
             if let Some(slot) = &node.offsets {
-                let ranges = cut.offset_ranges.iter().find(|(n, _)| *n == node.name);
-                if let Some((name, ranges)) = ranges {
-                    offsets.extend(crate::offsets::ranges_of(name, ranges));
-                }
-                slot.set(t, ranges.map(|(_, r)| vec![r.clone()]).unwrap_or_default());
+                let ranges = offsets.iter().find(|(n, _)| *n == node.name);
+                let batch = ranges.map(|(_, r)| crate::offsets::ranges_batch(r));
+                slot.set(t, batch.into_iter().collect());
             }
         }
         let result = self.run_needed_streams(t, zero).await;
@@ -612,10 +626,17 @@ impl Engine {
                 if slot.is_absent() {
                     return None;
                 }
+                // The ranges of the sources it reads, through any streams.
+                let read = self.sources_under(&s.from);
                 Some(SinkWrite {
                     name: s.name.clone(),
                     sink: Arc::clone(&s.sink),
                     contents: slot.get(),
+                    offsets: offsets
+                        .iter()
+                        .filter(|(n, _)| read.contains(n))
+                        .flat_map(|(_, r)| r.iter().cloned())
+                        .collect(),
                 })
             })
             .collect();
@@ -632,7 +653,6 @@ impl Engine {
         Ok(BatchOutputs {
             batch_time: t,
             input_rows,
-            offsets,
             writes,
         })
     }
@@ -716,14 +736,14 @@ pub struct SinkWrite {
     pub name: String,
     pub sink: SharedSink,
     pub contents: crate::slot::SlotContents,
+    /// The offset ranges of the Kafka sources it reads.
+    pub offsets: Vec<OffsetRange>,
 }
 
 /// A batch's results, ready for the sinks.
 pub struct BatchOutputs {
     pub batch_time: i64,
     pub input_rows: Vec<(String, usize)>,
-    /// The offset ranges the batch was read from (Kafka sources').
-    pub offsets: Vec<OffsetRange>,
     pub writes: Vec<SinkWrite>,
 }
 
@@ -742,7 +762,7 @@ impl BatchOutputs {
             w.sink
                 .lock()
                 .await
-                .write_with_offsets(t, &w.contents.batches, &self.offsets)
+                .write_with_offsets(t, &w.contents.batches, &w.offsets)
                 .await
                 .map_err(|e| match e {
                     // Already says which sink and batch.

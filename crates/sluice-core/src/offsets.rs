@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use arrow::array::{Array, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{ScalarValue, plan_err};
@@ -40,7 +40,7 @@ pub fn schema() -> SchemaRef {
 /// One partition's range in a batch (Spark's `OffsetRange`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OffsetRange {
-    /// The sluice source that read it.
+    /// The sluice source that read it (set by the engine).
     pub source: String,
     pub topic: String,
     pub partition: i32,
@@ -49,27 +49,17 @@ pub struct OffsetRange {
     pub until_offset: i64,
 }
 
-/// The ranges of `batch` (in [`schema`]'s columns), read by `source`.
-pub fn ranges_of(source: &str, batch: &RecordBatch) -> Vec<OffsetRange> {
-    let column = |i: usize| batch.column(i).as_any();
-    let (Some(topics), Some(partitions), Some(from), Some(until)) = (
-        column(0).downcast_ref::<StringArray>(),
-        column(1).downcast_ref::<Int32Array>(),
-        column(2).downcast_ref::<Int64Array>(),
-        column(3).downcast_ref::<Int64Array>(),
-    ) else {
-        return Vec::new();
-    };
-    (0..batch.num_rows())
-        .filter(|&i| !topics.is_null(i))
-        .map(|i| OffsetRange {
-            source: source.to_string(),
-            topic: topics.value(i).to_string(),
-            partition: partitions.value(i),
-            from_offset: from.value(i),
-            until_offset: until.value(i),
-        })
-        .collect()
+/// `ranges` as `offsets(<source>)` shows them.
+pub fn ranges_batch(ranges: &[OffsetRange]) -> RecordBatch {
+    let offsets = |f: fn(&OffsetRange) -> i64| Arc::new(Int64Array::from_iter_values(ranges.iter().map(f)));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(ranges.iter().map(|r| r.topic.as_str()))),
+        Arc::new(Int32Array::from_iter_values(ranges.iter().map(|r| r.partition))),
+        offsets(|r| r.from_offset),
+        offsets(|r| r.until_offset),
+    ];
+    // The columns are built to the schema's types and lengths.
+    RecordBatch::try_new(schema(), columns).unwrap_or_else(|_| RecordBatch::new_empty(schema()))
 }
 
 /// The `offsets` table function: the slot of each source that has offset

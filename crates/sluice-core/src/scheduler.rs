@@ -88,7 +88,10 @@ async fn cut_sources(t: i64, sources: &SourceHandles, record_positions: bool) ->
             },
         })?;
         inputs.push((name.clone(), batches));
-        if let Some(ranges) = source.offset_ranges() {
+        if let Some(mut ranges) = source.offset_ranges() {
+            for r in &mut ranges {
+                r.source.clone_from(name);
+            }
             offset_ranges.push((name.clone(), ranges));
         }
         if record_positions || source.stores_positions() {

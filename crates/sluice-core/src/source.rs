@@ -67,11 +67,10 @@ pub trait Source: Send + std::fmt::Debug {
     }
 
     /// For a source that reads a log (Kafka): the offset ranges its last cut
-    /// read, in [`crate::offsets::schema`]'s columns, one row per partition;
-    /// `offsets(<source>)` shows them. Such a source returns `Some` (empty
-    /// before its first cut) from the start. `None` (the default): the
-    /// source has no offsets.
-    fn offset_ranges(&self) -> Option<RecordBatch> {
+    /// read, one per partition; `offsets(<source>)` shows them. Such a
+    /// source returns `Some` (empty before its first cut) from the start.
+    /// `None` (the default): the source has no offsets.
+    fn offset_ranges(&self) -> Option<Vec<crate::offsets::OffsetRange>> {
         None
     }
 

@@ -35,51 +35,100 @@ impl Decoding {
         }
     }
 
-    /// The rows of `text` (several values, one after another; about
-    /// `expected` rows).
-    fn rows(
-        self,
-        schema: &SchemaRef,
-        text: &[u8],
-        expected: usize,
-    ) -> Result<RecordBatch, ArrowError> {
-        let batch_size = expected.clamp(1, 64 * 1024);
-        let mut rows = Vec::new();
+    /// Fails when `schema` has a column this decoding cannot fill.
+    pub fn check(self, schema: &SchemaRef) -> Result<(), ArrowError> {
         match self {
-            Self::Json => {
-                let mut d = arrow::json::ReaderBuilder::new(Arc::clone(schema))
+            Self::Json => Decoder::new(self, schema, 1).map(|_| ()),
+            Self::Csv => match schema.fields().iter().find(|f| f.data_type().is_nested()) {
+                Some(f) => Err(ArrowError::CsvError(format!(
+                    "column '{}' is {}: a csv field cannot fill it",
+                    f.name(),
+                    f.data_type()
+                ))),
+                None => Ok(()),
+            },
+        }
+    }
+}
+
+/// An Arrow decoder fed one value at a time.
+enum Decoder {
+    Json(arrow::json::reader::Decoder),
+    Csv(arrow::csv::reader::Decoder),
+}
+
+impl Decoder {
+    /// A decoder for up to `rows` rows.
+    fn new(decoding: Decoding, schema: &SchemaRef, rows: usize) -> Result<Self, ArrowError> {
+        let batch_size = rows.max(1) + 1;
+        Ok(match decoding {
+            Decoding::Json => Self::Json(
+                arrow::json::ReaderBuilder::new(Arc::clone(schema))
                     .with_batch_size(batch_size)
-                    .build_decoder()?;
-                let mut at = 0;
-                while at < text.len() {
-                    let read = d.decode(&text[at..])?;
-                    if read == 0 {
-                        break;
-                    }
-                    at += read;
-                    rows.extend(d.flush()?);
-                }
-                rows.extend(d.flush()?);
-            }
-            Self::Csv => {
-                let mut d = arrow::csv::ReaderBuilder::new(Arc::clone(schema))
+                    .build_decoder()?,
+            ),
+            Decoding::Csv => Self::Csv(
+                arrow::csv::ReaderBuilder::new(Arc::clone(schema))
                     .with_header(false)
                     .with_batch_size(batch_size)
-                    .build_decoder();
-                let mut at = 0;
-                loop {
-                    let read = d.decode(&text[at..])?;
-                    at += read;
-                    if let Some(b) = d.flush()? {
-                        rows.push(b);
-                    }
-                    if read == 0 {
-                        break;
-                    }
-                }
+                    .build_decoder(),
+            ),
+        })
+    }
+
+    /// Takes one value: `Ok(true)` when it was exactly one whole row.
+    fn take(&mut self, value: &[u8]) -> Result<bool, ArrowError> {
+        match self {
+            Self::Json(d) => {
+                let before = d.len();
+                let read = d.decode(value)?;
+                let end = d.decode(b"\n")?;
+                Ok(read == value.len() && end == 1 && d.len() == before + 1 && !d.has_partial_record())
+            }
+            Self::Csv(d) => {
+                let before = d.capacity();
+                let read = d.decode(value)?;
+                let end = d.decode(b"\n")?;
+                Ok(read == value.len() && end == 1 && d.capacity() + 1 == before)
             }
         }
-        concat_batches(schema, &rows)
+    }
+
+    fn finish(&mut self, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+        let rows = match self {
+            Self::Json(d) => d.flush()?,
+            Self::Csv(d) => d.flush()?,
+        };
+        Ok(rows.unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(schema))))
+    }
+}
+
+/// The rows of `values[i]` for each `i` of `present`, one each; `None` when
+/// some value is not exactly one row (or does not decode).
+fn all_at_once(
+    decoding: Decoding,
+    schema: &SchemaRef,
+    values: &StringArray,
+    present: &[usize],
+) -> Option<RecordBatch> {
+    let mut d = Decoder::new(decoding, schema, present.len()).ok()?;
+    for &i in present {
+        if !d.take(values.value(i).as_bytes()).ok()? {
+            return None;
+        }
+    }
+    d.finish(schema).ok()
+}
+
+/// The row of one value, or why it is not one.
+fn one(decoding: Decoding, schema: &SchemaRef, value: &str) -> Result<RecordBatch, String> {
+    let mut d = Decoder::new(decoding, schema, 1).map_err(|e| e.to_string())?;
+    let whole = d.take(value.as_bytes()).map_err(|e| e.to_string())?;
+    let rows = d.finish(schema).map_err(|e| e.to_string())?;
+    match (whole, rows.num_rows()) {
+        (true, 1) => Ok(rows),
+        (_, 0) => Err("it holds no row".into()),
+        _ => Err("it is not exactly one row".into()),
     }
 }
 
@@ -97,28 +146,21 @@ pub fn decode(
     schema: &SchemaRef,
     values: &StringArray,
 ) -> Result<Decoded, ArrowError> {
-    // The values that are there, as one text.
     let present: Vec<usize> = (0..values.len()).filter(|&i| values.is_valid(i)).collect();
-    let mut text = Vec::with_capacity(values.value_data().len() + present.len());
-    for &i in &present {
-        text.extend_from_slice(values.value(i).as_bytes());
-        text.push(b'\n');
-    }
-    let (decoded, decoded_records, bad) = match decoding.rows(schema, &text, present.len()) {
-        Ok(rows) if rows.num_rows() == present.len() => (rows, present, Vec::new()),
+    let (decoded, decoded_records, bad) = match all_at_once(decoding, schema, values, &present) {
+        Some(rows) => (rows, present, Vec::new()),
         // One at a time, to tell the bad ones.
-        _ => {
+        None => {
             let mut good = Vec::new();
             let mut good_records = Vec::new();
             let mut bad = Vec::new();
             for i in present {
-                match decoding.rows(schema, values.value(i).as_bytes(), 1) {
-                    Ok(rows) if rows.num_rows() == 1 => {
+                match one(decoding, schema, values.value(i)) {
+                    Ok(rows) => {
                         good.push(rows);
                         good_records.push(i);
                     }
-                    Ok(rows) => bad.push((i, format!("it holds {} rows, not one", rows.num_rows()))),
-                    Err(e) => bad.push((i, e.to_string())),
+                    Err(why) => bad.push((i, why)),
                 }
             }
             (concat_batches(schema, &good)?, good_records, bad)
@@ -201,6 +243,30 @@ mod tests {
             &Int64Array::from(vec![7, 8]) as &dyn Array
         );
         assert!(d.bad.is_empty());
+    }
+
+    #[test]
+    fn a_value_of_two_rows_or_none_never_shifts_the_others() {
+        let values = StringArray::from(vec![r#"{"id": 1} {"id": 2}"#, "", r#"{"id": 3}"#]);
+        let d = decode(Decoding::Json, &schema(), &values).unwrap();
+        assert_eq!(ids(&d), vec![Some(3)]);
+        assert_eq!(d.records, vec![2]);
+        let values = StringArray::from(vec!["1,\"open", "2,b", "3,c"]);
+        let d = decode(Decoding::Csv, &schema(), &values).unwrap();
+        assert_eq!(ids(&d), vec![Some(2), Some(3)]);
+        assert_eq!(d.records, vec![1, 2]);
+    }
+
+    #[test]
+    fn columns_a_decoding_cannot_fill_are_refused() {
+        let nested = Arc::new(Schema::new(vec![Field::new(
+            "tags",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            true,
+        )]));
+        assert!(Decoding::Csv.check(&nested).is_err());
+        assert!(Decoding::Json.check(&nested).is_ok());
+        assert!(Decoding::Csv.check(&schema()).is_ok());
     }
 
     #[test]

@@ -11,25 +11,32 @@
 //!   starting_offsets = 'earliest', max_rows_per_partition = 10000);
 //! ```
 //!
-//! Options: `brokers`; `topics` (comma-separated) or `assign`
+//! Options: `brokers`; `topics` (comma-separated), `topic_pattern` (a
+//! regular expression the whole name matches) or `assign`
 //! (`topic:partition,...`); `group_id` (default `sluice-<source>`);
 //! `starting_offsets` (`earliest`, `latest` (default), or Spark's JSON
-//! `{"topic":{"0":23,"1":-2}}`, -2 earliest, -1 latest); `max_rows_per_partition`;
-//! `format` (`text`, the default: key and value as text; `raw`: as bytes);
-//! and any librdkafka setting as `kafka.<key>` (`kafka.security.protocol`,
-//! `kafka.sasl.password`, ...), passed through and never logged.
+//! `{"topic":{"0":23,"1":-2}}`, -2 earliest, -1 latest);
+//! `max_rows_per_partition`; `format` (`text`, the default: key and value as
+//! text; `raw`: as bytes; `json`, `csv`: values decoded into the declared
+//! columns, see [`decode`]); and any librdkafka setting as `kafka.<key>`
+//! (`kafka.security.protocol`, `kafka.sasl.password`, ...), passed through
+//! and never logged.
 //!
 //! The source's position is the next offset of every partition: with a
-//! checkpoint, a restart reads on from exactly there. An offset past a
-//! partition's end (the topic was created again) is reported and reading
-//! starts over as `starting_offsets` says. `offset_store =
+//! checkpoint, a restart reads on from exactly there. `offset_store =
 //! 'kafka'` or `'redis'` (with `redis = 'redis://host:port'`) keeps them
-//! there too, stored once the batch is done ([`offsets`]). Partitions added to a
-//! topic are picked up at the next batch, from their earliest offset. An
-//! offset no longer on the broker (removed by retention) is reported and
-//! reading goes on from the earliest one that is.
+//! there too, stored once the batch is done ([`offsets`]). The last cut's
+//! ranges are `offsets(<source>)` ([`Source::offset_ranges`]).
+//!
+//! Partitions added to a topic, and topics a pattern matches later, are
+//! picked up at the next batch, from their earliest offset. A broker that
+//! does not answer makes the batch wait and is asked again with backoff. A
+//! topic deleted meanwhile is reported and skipped until it is back; an
+//! offset out of range (removed by retention, or past the end of a topic
+//! created again) is reported and reading starts as `starting_offsets`
+//! says.
 
-mod decode;
+pub mod decode;
 pub mod offsets;
 mod reader;
 pub mod sink;
@@ -45,6 +52,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::BaseConsumer;
+use sluice_core::offsets::OffsetRange;
 use sluice_core::source::{Source, SourceContext, SourceFactory, SourceSpec};
 use sluice_core::{Result, SluiceError, plan_err};
 
@@ -143,6 +151,11 @@ impl SourceFactory for KafkaSourceFactory {
                         f.name()
                     );
                 }
+                if let Some(d) = decoding {
+                    d.check(declared).map_err(|e| {
+                        SluiceError::Config(format!("{what}: format '{}': {e}", d.name()))
+                    })?;
+                }
                 Some(Arc::clone(declared))
             }
             (Some(d), None) => {
@@ -195,6 +208,10 @@ impl SourceFactory for KafkaSourceFactory {
             }
         };
         let mut config = ClientConfig::new();
+        // A fetch the broker holds open for want of data (up to this long)
+        // delays the next batch's offset requests behind it on the same
+        // connection: librdkafka's 500 ms made every batch 0.5 s slower.
+        config.set("fetch.wait.max.ms", "20");
         for e in o.iter() {
             if let Some(key) = e.key.strip_prefix("kafka.") {
                 config.set(key, &e.value);
@@ -225,7 +242,7 @@ impl SourceFactory for KafkaSourceFactory {
             started: false,
             known_topics: BTreeSet::new(),
             missing: BTreeSet::new(),
-            ranges: empty_ranges(),
+            ranges: Vec::new(),
         }))
     }
 }
@@ -365,11 +382,8 @@ pub struct KafkaSource {
     /// Topics reported missing, not reported again until they are back.
     missing: BTreeSet<String>,
     /// The last cut's ranges (`offsets(<source>)`).
-    ranges: RecordBatch,
+    ranges: Vec<OffsetRange>,
 }
-
-/// `[from, until)` of one partition in a batch.
-type Range = (Partition, i64, i64);
 
 impl KafkaSource {
     fn error(&self, batch_time: i64, message: String) -> SluiceError {
@@ -380,54 +394,74 @@ impl KafkaSource {
         }
     }
 
-    /// Runs `attempt` on the blocking pool until the broker answers: a
-    /// request it did not answer is tried again after a wait (0.5 s
-    /// doubling to 10 s), the batch waiting; any other failure fails it.
-    async fn until_answered<T: Send + 'static>(
-        &self,
-        batch_time: i64,
-        what: &str,
-        attempt: impl Fn() -> std::result::Result<T, Trouble> + Clone + Send + 'static,
-    ) -> Result<T> {
-        let mut wait = RETRY_FIRST;
-        let mut failures = 0;
-        loop {
-            let result = tokio::task::spawn_blocking(attempt.clone())
+    /// One try at batch `batch_time`: what the broker has now, the stored
+    /// offsets (at the first batch), each partition's range, its records.
+    async fn try_cut(&mut self, batch_time: i64) -> std::result::Result<RecordBatch, Trouble> {
+        let reader = Arc::clone(&self.reader);
+        let topics = self.topics.clone();
+        let layout = blocking(move || reader.layout(&topics, REQUEST_TIMEOUT))
+            .await
+            .map_err(|t| t.context("cannot get the topics' partitions and offsets"))?;
+        self.check_missing(batch_time, &layout)?;
+        if !self.loaded {
+            // Where the store says the job got, for partitions it knows.
+            let partitions: Vec<Partition> =
+                layout.partitions.iter().map(|(p, _)| p.clone()).collect();
+            let stored = self
+                .store
+                .load(&partitions)
                 .await
-                .map_err(|e| self.error(batch_time, e.to_string()))?;
-            match result {
-                Ok(value) => {
-                    if failures > 0 {
-                        log::info!(
-                            "kafka source '{}', batch {batch_time} ms: the broker answers again ({what}, after {failures} failed tries)",
-                            self.name
-                        );
-                    }
-                    return Ok(value);
-                }
-                Err(Trouble::Fatal(m)) => return Err(self.error(batch_time, m)),
-                Err(Trouble::Unreachable(m)) => {
-                    failures += 1;
-                    log::warn!(
-                        "kafka source '{}', batch {batch_time} ms: cannot {what}: {m}; trying again in {wait:?} (the batch waits, no offset moves)",
-                        self.name
-                    );
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(RETRY_MAX);
-                }
-            }
+                .map_err(|t| t.context("cannot read the stored offsets"))?;
+            self.next.extend(stored);
+            self.loaded = true;
         }
+        // Fix each partition's range now.
+        let ranges: Vec<OffsetRange> = layout
+            .partitions
+            .iter()
+            .map(|(p, offsets)| {
+                let from = self.first_offset(batch_time, p, *offsets);
+                let high = offsets.1;
+                let until = match self.max_rows {
+                    Some(m) => high.min(from.saturating_add(i64::try_from(m).unwrap_or(i64::MAX))),
+                    None => high,
+                };
+                OffsetRange {
+                    source: self.name.clone(),
+                    topic: p.0.clone(),
+                    partition: p.1,
+                    from_offset: from,
+                    until_offset: until.max(from),
+                }
+            })
+            .collect();
+        let reader = Arc::clone(&self.reader);
+        let to_read: Vec<(Partition, i64, i64)> = ranges
+            .iter()
+            .map(|r| ((r.topic.clone(), r.partition), r.from_offset, r.until_offset))
+            .collect();
+        let batch = blocking(move || reader.read(&to_read, REQUEST_TIMEOUT))
+            .await
+            .map_err(|t| t.context("cannot read the batch's offset ranges"))?;
+        let batch = self.decode(batch_time, batch).map_err(Trouble::Fatal)?;
+        for r in &ranges {
+            self.known_topics.insert(r.topic.clone());
+            self.next.insert((r.topic.clone(), r.partition), r.until_offset);
+        }
+        self.ranges = ranges;
+        self.started = true;
+        Ok(batch)
     }
 
     /// Reports topics that went missing or came back; a named topic that
     /// the source never read fails the batch.
-    fn check_missing(&mut self, batch_time: i64, layout: &Layout) -> Result<()> {
+    fn check_missing(&mut self, batch_time: i64, layout: &Layout) -> std::result::Result<(), Trouble> {
         if let Some(t) = layout
             .missing
             .iter()
             .find(|t| !self.known_topics.contains(*t))
         {
-            return Err(self.error(batch_time, format!("topic '{t}' is not on the broker")));
+            return Err(Trouble::Fatal(format!("topic '{t}' is not on the broker")));
         }
         for t in &layout.missing {
             if self.missing.insert(t.clone()) {
@@ -444,49 +478,45 @@ impl KafkaSource {
             .cloned()
             .collect();
         for t in back {
+            // Created again: a new topic, read from its start.
             log::warn!(
-                "kafka source '{}', batch {batch_time} ms: topic '{t}' is on the broker again",
+                "kafka source '{}', batch {batch_time} ms: topic '{t}' is on the broker again; reading it from its start",
                 self.name
             );
+            self.next.retain(|(topic, _), _| *topic != t);
             self.missing.remove(&t);
         }
         Ok(())
     }
 
-    /// Where partition `p` (offsets `low..high` on the broker) starts.
+    /// Where partition `p` (offsets `low..high` on the broker) starts; an
+    /// out-of-range offset is reported.
     fn first_offset(&self, batch_time: i64, p: &Partition, (low, high): (i64, i64)) -> i64 {
-        let out_of_range = |n: i64, why: &str| {
-            let first = self.starting.first(p, (low, high));
+        let next = self.next.get(p).copied();
+        let (first, out_of_range) = start_of(next, self.started, &self.starting, p, (low, high));
+        if let (Some(why), Some(n)) = (out_of_range, next) {
             log::warn!(
                 "kafka source '{}', batch {batch_time} ms: {}:{} offset {n} is out of range ({why}; the broker has {low}..{high}); reading from {first}, as starting_offsets says",
                 self.name,
                 p.0,
                 p.1
             );
-            first
-        };
-        match self.next.get(p) {
-            Some(&n) if n < low => out_of_range(n, "removed by retention"),
-            Some(&n) if n > high => out_of_range(n, "past the end: was the topic created again?"),
-            Some(&n) => n,
-            // A partition or topic that appeared after the first batch.
-            None if self.started => low,
-            None => self.starting.first(p, (low, high)),
         }
+        first
     }
 
     /// Decodes json/csv values into the declared columns; records that do
     /// not decode are reported (topic, partition, offset, why) and left out.
-    fn decode(&self, batch_time: i64, batch: RecordBatch) -> Result<RecordBatch> {
+    fn decode(&self, batch_time: i64, batch: RecordBatch) -> std::result::Result<RecordBatch, String> {
         let Some((decoding, columns)) = &self.decoding else {
             return Ok(batch);
         };
-        let fail = |e: arrow::error::ArrowError| self.error(batch_time, e.to_string());
+        let fail = |e: arrow::error::ArrowError| e.to_string();
         let values = batch
             .column(1)
             .as_any()
             .downcast_ref::<StringArray>()
-            .ok_or_else(|| self.error(batch_time, "values are not text".into()))?;
+            .ok_or("values are not text")?;
         let decoded = decode::decode(*decoding, columns, values).map_err(fail)?;
         if !decoded.bad.is_empty() {
             let topics = batch.column(2).as_any().downcast_ref::<StringArray>();
@@ -517,23 +547,36 @@ impl KafkaSource {
     }
 }
 
-/// `offsets(<source>)` before the first batch.
-fn empty_ranges() -> RecordBatch {
-    RecordBatch::new_empty(sluice_core::offsets::schema())
+/// Where a partition with offsets `low..high` on the broker starts, given
+/// the next offset the source has for it; when that is out of range, also
+/// why (reading then starts as `starting_offsets` says).
+fn start_of(
+    next: Option<i64>,
+    started: bool,
+    starting: &Starting,
+    p: &Partition,
+    (low, high): (i64, i64),
+) -> (i64, Option<&'static str>) {
+    match next {
+        Some(n) if n < low => (starting.first(p, (low, high)), Some("removed by retention")),
+        Some(n) if n > high => (
+            starting.first(p, (low, high)),
+            Some("past the end: was the topic created again?"),
+        ),
+        Some(n) => (n, None),
+        // A partition or topic that appeared after the first batch.
+        None if started => (low, None),
+        None => (starting.first(p, (low, high)), None),
+    }
 }
 
-/// The ranges as `offsets(<source>)` shows them.
-fn ranges_batch(ranges: &[Range]) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
-    let column = |f: &dyn Fn(&Range) -> i64| Arc::new(Int64Array::from_iter_values(ranges.iter().map(f)));
-    RecordBatch::try_new(
-        sluice_core::offsets::schema(),
-        vec![
-            Arc::new(StringArray::from_iter_values(ranges.iter().map(|r| r.0.0.as_str()))),
-            Arc::new(Int32Array::from_iter_values(ranges.iter().map(|r| r.0.1))),
-            column(&|r| r.1),
-            column(&|r| r.2),
-        ],
-    )
+/// Runs `f` on tokio's blocking pool (librdkafka's calls block).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::result::Result<T, Trouble> + Send + 'static,
+) -> std::result::Result<T, Trouble> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(Trouble::Fatal(e.to_string())))
 }
 
 #[async_trait]
@@ -542,70 +585,39 @@ impl Source for KafkaSource {
         Arc::clone(&self.schema)
     }
 
+    /// Tried until it works: a broker or store that does not answer, or
+    /// ranges that went out of range while being read, make the batch wait
+    /// and start over (0.5 s, doubling up to 10 s, between tries); nothing
+    /// moves until a try succeeds.
     async fn cut(&mut self, batch_time: i64) -> Result<Vec<RecordBatch>> {
-        // What the broker has now: partitions and their offsets.
-        let reader = Arc::clone(&self.reader);
-        let topics = self.topics.clone();
-        let layout = self
-            .until_answered(batch_time, "get the topics' partitions and offsets", move || {
-                reader.layout(&topics, REQUEST_TIMEOUT)
-            })
-            .await?;
-        self.check_missing(batch_time, &layout)?;
-        if !self.loaded {
-            // Where the store says the job got, for partitions it knows.
-            let partitions: Vec<Partition> =
-                layout.partitions.iter().map(|(p, _)| p.clone()).collect();
-            let mut wait = RETRY_FIRST;
-            let stored = loop {
-                match self.store.load(&partitions).await {
-                    Ok(stored) => break stored,
-                    Err(Trouble::Fatal(m)) => return Err(self.error(batch_time, m)),
-                    Err(Trouble::Unreachable(m)) => {
-                        log::warn!(
-                            "kafka source '{}', batch {batch_time} ms: cannot read the stored offsets: {m}; trying again in {wait:?} (the batch waits)",
+        let mut wait = RETRY_FIRST;
+        let mut failures = 0;
+        loop {
+            match self.try_cut(batch_time).await {
+                Ok(batch) => {
+                    if failures > 0 {
+                        log::info!(
+                            "kafka source '{}', batch {batch_time} ms: read after {failures} failed tries",
                             self.name
                         );
-                        tokio::time::sleep(wait).await;
-                        wait = (wait * 2).min(RETRY_MAX);
                     }
+                    return Ok(vec![batch]);
                 }
-            };
-            self.next.extend(stored);
-            self.loaded = true;
+                Err(Trouble::Fatal(m)) => return Err(self.error(batch_time, m)),
+                Err(Trouble::Transient(m)) => {
+                    failures += 1;
+                    log::warn!(
+                        "kafka source '{}', batch {batch_time} ms: {m}; trying again in {wait:?} (the batch waits, no offset moves)",
+                        self.name
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(RETRY_MAX);
+                }
+            }
         }
-        // Fix each partition's range now.
-        let ranges: Vec<Range> = layout
-            .partitions
-            .iter()
-            .map(|(p, offsets)| {
-                let from = self.first_offset(batch_time, p, *offsets);
-                let high = offsets.1;
-                let until = match self.max_rows {
-                    Some(m) => high.min(from.saturating_add(i64::try_from(m).unwrap_or(i64::MAX))),
-                    None => high,
-                };
-                (p.clone(), from, until.max(from))
-            })
-            .collect();
-        let reader = Arc::clone(&self.reader);
-        let to_read = ranges.clone();
-        let batch = self
-            .until_answered(batch_time, "read the batch's offset ranges", move || {
-                reader.read(&to_read, REQUEST_TIMEOUT)
-            })
-            .await?;
-        let batch = self.decode(batch_time, batch)?;
-        self.ranges = ranges_batch(&ranges).map_err(|e| self.error(batch_time, e.to_string()))?;
-        for (p, _, until) in ranges {
-            self.known_topics.insert(p.0.clone());
-            self.next.insert(p, until);
-        }
-        self.started = true;
-        Ok(vec![batch])
     }
 
-    fn offset_ranges(&self) -> Option<RecordBatch> {
+    fn offset_ranges(&self) -> Option<Vec<OffsetRange>> {
         Some(self.ranges.clone())
     }
 
@@ -661,4 +673,33 @@ fn offsets_of(position: &serde_json::Value) -> Option<BTreeMap<Partition, i64>> 
         }
     }
     Some(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn where_a_partition_starts() {
+        let p: Partition = ("t".into(), 0);
+        let earliest = Starting::Earliest;
+        let latest = Starting::Latest;
+        let given = Starting::parse(r#"{"t":{"0":15}}"#, "s").unwrap();
+        // Offsets 10..20 on the broker.
+        let at = |next, started, starting: &Starting| start_of(next, started, starting, &p, (10, 20));
+        assert_eq!(at(Some(12), true, &latest), (12, None));
+        assert_eq!(at(Some(20), true, &earliest), (20, None), "at the end: nothing new");
+        // Removed by retention, or past the end: as starting_offsets says.
+        assert_eq!(at(Some(3), true, &earliest), (10, Some("removed by retention")));
+        assert_eq!(at(Some(3), true, &latest).0, 20);
+        assert_eq!(at(Some(25), true, &earliest).0, 10);
+        assert_eq!(at(Some(25), true, &given).0, 15);
+        // Unknown: starting_offsets at the first batch, the earliest after.
+        assert_eq!(at(None, false, &latest), (20, None));
+        assert_eq!(at(None, false, &given), (15, None));
+        assert_eq!(at(None, true, &latest), (10, None));
+        // A given offset outside the broker's range is brought into it.
+        let far = Starting::parse(r#"{"t":{"0":99}}"#, "s").unwrap();
+        assert_eq!(at(None, false, &far).0, 20);
+    }
 }

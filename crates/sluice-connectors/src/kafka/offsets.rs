@@ -90,11 +90,11 @@ impl OffsetStore {
         let connection = tokio::time::timeout(ANSWER, client.get_multiplexed_async_connection())
             .await
             .map_err(|_| {
-                Trouble::Unreachable(format!(
+                Trouble::Transient(format!(
                     "redis offset store {url}: no answer within {ANSWER:?}"
                 ))
             })?
-            .map_err(|e| Trouble::Unreachable(format!("redis offset store {url}: {e}")))?;
+            .map_err(|e| Trouble::Transient(format!("redis offset store {url}: {e}")))?;
         self.redis = Some(connection.clone());
         Ok(connection)
     }
@@ -143,7 +143,7 @@ impl OffsetStore {
                     cmd.arg(&key);
                     let stored: BTreeMap<String, String> =
                         self.query(&mut c, &cmd).await.map_err(|e| {
-                            Trouble::Unreachable(format!(
+                            Trouble::Transient(format!(
                                 "redis offset store {url}: HGETALL {key}: {e}"
                             ))
                         })?;

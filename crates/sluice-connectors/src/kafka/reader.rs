@@ -37,9 +37,10 @@ pub enum Topics {
 /// Why a request failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trouble {
-    /// The broker (or Redis) did not answer: down, unreachable, timed out,
-    /// or between leaders. The same request may work later.
-    Unreachable(String),
+    /// The broker (or Redis) did not answer (down, unreachable, timed out,
+    /// between leaders), or the ranges being read went out of range: the
+    /// same try may work later.
+    Transient(String),
     /// Anything else: trying again will not help.
     Fatal(String),
 }
@@ -47,9 +48,47 @@ pub enum Trouble {
 impl Trouble {
     pub fn message(&self) -> &str {
         match self {
-            Self::Unreachable(m) | Self::Fatal(m) => m,
+            Self::Transient(m) | Self::Fatal(m) => m,
         }
     }
+
+    /// The same trouble, its message after `what: `.
+    pub fn context(self, what: &str) -> Self {
+        match self {
+            Self::Transient(m) => Self::Transient(format!("{what}: {m}")),
+            Self::Fatal(m) => Self::Fatal(format!("{what}: {m}")),
+        }
+    }
+
+    /// What a client error is: refused (not authorized: asking again will
+    /// not help) or not answered (anything else).
+    fn of(e: &KafkaError, message: String) -> Self {
+        use RDKafkaErrorCode::*;
+        match e.rdkafka_error_code() {
+            Some(
+                TopicAuthorizationFailed
+                | GroupAuthorizationFailed
+                | ClusterAuthorizationFailed
+                | SaslAuthenticationFailed
+                | Authentication
+                | InvalidConfig
+                | InvalidArgument,
+            ) => Self::Fatal(message),
+            _ => Self::Transient(message),
+        }
+    }
+}
+
+/// The partition or topic is not on the broker (deleted, or never there).
+fn is_gone(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::UnknownPartition
+                | RDKafkaErrorCode::UnknownTopicOrPartition
+                | RDKafkaErrorCode::UnknownTopic
+        )
+    )
 }
 
 /// What the broker has of the topics a source reads.
@@ -163,7 +202,7 @@ fn partitions_of(
         )),
         Some(RDKafkaErrorCode::UnknownTopicOrPartition) => Ok(None),
         // A topic between leaders, or being created: later.
-        Some(e) => Err(Trouble::Unreachable(format!("topic '{}': {e}", t.name()))),
+        Some(e) => Err(Trouble::Transient(format!("topic '{}': {e}", t.name()))),
     }
 }
 
@@ -177,13 +216,13 @@ impl Reader {
     pub fn layout(&self, topics: &Topics, timeout: Duration) -> Result<Layout, Trouble> {
         let mut layout = Layout::default();
         let mut partitions = Vec::new();
-        let unreachable = |e: KafkaError| Trouble::Unreachable(format!("no metadata: {e}"));
+        let no_metadata = |e: KafkaError| Trouble::of(&e, format!("no metadata: {e}"));
         match topics {
             // One request for every topic, not one per topic: a request
             // naming a deleted topic crashes librdkafka 2.x (a null topic
             // name in tansu's answer).
             Topics::Named(names) => {
-                let metadata = self.consumer.fetch_metadata(None, timeout).map_err(unreachable)?;
+                let metadata = self.consumer.fetch_metadata(None, timeout).map_err(no_metadata)?;
                 for topic in names {
                     match metadata.topics().iter().find(|t| t.name() == topic) {
                         Some(t) => match partitions_of(t)? {
@@ -195,7 +234,7 @@ impl Reader {
                 }
             }
             Topics::Pattern(pattern) => {
-                let metadata = self.consumer.fetch_metadata(None, timeout).map_err(unreachable)?;
+                let metadata = self.consumer.fetch_metadata(None, timeout).map_err(no_metadata)?;
                 for t in metadata.topics().iter().filter(|t| pattern.is_match(t.name())) {
                     // A topic deleted meanwhile is simply no longer matched.
                     partitions.extend(partitions_of(t)?.unwrap_or_default());
@@ -206,7 +245,18 @@ impl Reader {
         partitions.sort();
         partitions.dedup();
         for p in partitions {
-            let offsets = self.watermarks(&p, timeout)?;
+            let offsets = match self.consumer.fetch_watermarks(&p.0, p.1, timeout) {
+                Ok(offsets) => offsets,
+                // An assigned partition is not looked up in the metadata.
+                Err(e) if is_gone(&e) && matches!(topics, Topics::Assigned(_)) => {
+                    return Err(Trouble::Fatal(format!(
+                        "partition {}:{} is not on the broker",
+                        p.0, p.1
+                    )));
+                }
+                // Deleted since the metadata: the next try will say.
+                Err(e) => return Err(Trouble::of(&e, format!("no offsets of {}:{}: {e}", p.0, p.1))),
+            };
             layout.partitions.push((p, offsets));
         }
         Ok(layout)
@@ -224,7 +274,7 @@ impl Reader {
             list.add_partition(topic, *p);
         }
         let committed = self.consumer.committed_offsets(list, timeout).map_err(|e| {
-            Trouble::Unreachable(format!("cannot read the group's committed offsets: {e}"))
+            Trouble::of(&e, format!("cannot read the group's committed offsets: {e}"))
         })?;
         Ok(committed
             .elements()
@@ -280,13 +330,6 @@ impl Reader {
         closed
     }
 
-    /// A partition's earliest and next offsets.
-    fn watermarks(&self, p: &Partition, timeout: Duration) -> Result<(i64, i64), Trouble> {
-        self.consumer
-            .fetch_watermarks(&p.0, p.1, timeout)
-            .map_err(|e| Trouble::Unreachable(format!("no offsets of {}:{}: {e}", p.0, p.1)))
-    }
-
     /// The records of each `(partition, from, until)` range, in one batch:
     /// partition by partition as they arrive, each in offset order.
     pub fn read(
@@ -327,7 +370,7 @@ impl Reader {
                     .map(|(((t, p), _, until), _)| format!("{t}:{p} (up to offset {until})"))
                     .collect();
                 self.unassign();
-                return Err(Trouble::Unreachable(format!(
+                return Err(Trouble::Transient(format!(
                     "the broker sent nothing of {} for {timeout:?}",
                     waiting.join(", ")
                 )));
@@ -343,6 +386,23 @@ impl Reader {
                 Err(e @ KafkaError::MessageConsumptionFatal(_)) => {
                     self.unassign();
                     return Err(Trouble::Fatal(format!("reading: {e}")));
+                }
+                // An offset of the ranges went out of range, or a topic
+                // went away, since they were fixed: fix them again.
+                Err(e)
+                    if is_gone(&e)
+                        || matches!(
+                            e.rdkafka_error_code(),
+                            Some(
+                                RDKafkaErrorCode::OffsetOutOfRange
+                                    | RDKafkaErrorCode::AutoOffsetReset
+                            )
+                        ) =>
+                {
+                    self.unassign();
+                    return Err(Trouble::Transient(format!(
+                        "{e}, since the batch's ranges were fixed"
+                    )));
                 }
                 Err(e) => {
                     // Disconnects and the like: librdkafka retries by itself.

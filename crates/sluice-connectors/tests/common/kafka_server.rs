@@ -36,6 +36,14 @@ fn tansu() -> Option<PathBuf> {
     places.into_iter().find(|p| p.is_file())
 }
 
+/// `n` records `(partition, key, value)` for [`KafkaServer::produce`]: key
+/// `k<i>`, value `<prefix><i>`, record `i` in partition `i % partitions`.
+pub fn records(prefix: &str, n: usize, partitions: usize) -> Vec<(i32, String, String)> {
+    (0..n)
+        .map(|i| ((i % partitions) as i32, format!("k{i}"), format!("{prefix}{i}")))
+        .collect()
+}
+
 /// Runs `tansu broker` on 127.0.0.1:`port` with its storage in `dir`.
 fn spawn(bin: &std::path::Path, dir: &std::path::Path, port: u16) -> Child {
     let url = format!("tcp://127.0.0.1:{port}");
