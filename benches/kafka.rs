@@ -10,11 +10,11 @@
 //! cargo bench -p sluice-benches --bench kafka
 //! ```
 
-#[path = "../crates/sluice-connectors/tests/common/outside.rs"]
-mod outside;
+mod common;
 #[path = "../crates/sluice-connectors/tests/common/kafka_server.rs"]
 mod kafka_server;
-mod common;
+#[path = "../crates/sluice-connectors/tests/common/outside.rs"]
+mod outside;
 
 use std::time::{Duration, Instant};
 
@@ -23,8 +23,8 @@ use kafka_server::KafkaServer;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use sluice_core::source::{SourceContext, SourceSpec};
 use sluice_core::sluice_sql::{Location, Options};
+use sluice_core::source::{SourceContext, SourceSpec};
 use sluice_core::{ClockChoice, StreamingContext};
 
 const RECORDS: usize = 100_000;
@@ -154,7 +154,9 @@ async fn whole_job(brokers: &str) -> Duration {
 
 fn main() {
     let Some(server) = KafkaServer::start() else {
-        println!("kafka bench: skipped, the tansu broker is not installed (bash .ci/run installs it)");
+        println!(
+            "kafka bench: skipped, the tansu broker is not installed (bash .ci/run installs it)"
+        );
         return;
     };
     server.create_topic("bench", PARTITIONS as u32);
@@ -176,7 +178,10 @@ fn main() {
         produced.as_secs_f64(),
         RECORDS as f64 / produced.as_secs_f64() / 1e3
     );
-    println!("{:<58} {:>30}   {}", "", "min / median / max", "records/s (slowest / median / fastest)");
+    println!(
+        "{:<58} {:>30}   {}",
+        "", "min / median / max", "records/s (slowest / median / fastest)"
+    );
     let brokers = server.brokers();
     let runtime = common::runtime();
     let plain: Vec<Duration> = (0..RUNS).map(|_| plain_consumer(&brokers)).collect();
@@ -184,7 +189,10 @@ fn main() {
     let cuts: Vec<Duration> = (0..RUNS)
         .map(|_| runtime.block_on(source_cut(&brokers)))
         .collect();
-    report("sluice kafka source: one cut of every record into Arrow", cuts);
+    report(
+        "sluice kafka source: one cut of every record into Arrow",
+        cuts,
+    );
     let jobs: Vec<Duration> = (0..RUNS)
         .map(|_| runtime.block_on(whole_job(&brokers)))
         .collect();

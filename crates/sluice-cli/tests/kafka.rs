@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 mod common;
 use common::{batches, stderr, stdout};
 
-#[path = "../../sluice-connectors/tests/common/outside.rs"]
-mod outside;
 #[path = "../../sluice-connectors/tests/common/kafka_server.rs"]
 mod kafka_server;
+#[path = "../../sluice-connectors/tests/common/outside.rs"]
+mod outside;
 #[path = "../../sluice-connectors/tests/common/redis_server.rs"]
 mod redis_server;
 
@@ -129,14 +129,21 @@ fn the_tutorials_kafka_programs_run_as_shipped() {
     );
 
     // KafkaDStream3: offsets in Redis; a second run starts where the hash says.
-    let to_topic_1 = [("127.0.0.1:9092", brokers.as_str()), ("topic = 'topicB'", "topic = 'topic_1'")];
+    let to_topic_1 = [
+        ("127.0.0.1:9092", brokers.as_str()),
+        ("topic = 'topicB'", "topic = 'topic_1'"),
+    ];
     let producer_1 = example(dir.path(), "kafka_producer.sql", &to_topic_1);
     let redis_job = example(dir.path(), "kafka_redis_offsets.sql", &to_servers);
     run(dir.path(), 1, &producer_1);
     let first = printed(&run(dir.path(), 1, &redis_job));
     assert_eq!(first[0].1, vec!["rdd.count = 10; time = 5000 ms"]);
     let read = ranges(&first[1].1);
-    assert_eq!(read.len(), 3, "topic_1's two partitions and topic_2's: {read:?}");
+    assert_eq!(
+        read.len(),
+        3,
+        "topic_1's two partitions and topic_2's: {read:?}"
+    );
     let client = redis::Client::open(redis.url().as_str()).unwrap();
     let mut c = client.get_connection().unwrap();
     let hash: BTreeMap<String, i64> = redis::cmd("HGETALL")
@@ -247,7 +254,10 @@ fn a_checkpointed_kafka_job_killed_mid_stream_writes_every_record_once() {
     }
     let last = job(dir.path()).output().unwrap();
     assert!(last.status.success(), "{}", stderr(&last));
-    assert!(kills >= 3, "killed mid-stream after a commit {kills} times, not 3");
+    assert!(
+        kills >= 3,
+        "killed mid-stream after a commit {kills} times, not 3"
+    );
     let mut got = saved(dir.path());
     assert_eq!(got.len(), 6000, "no record twice, none lost");
     got.sort();

@@ -40,7 +40,6 @@ fn rows(batches: &[RecordBatch]) -> Vec<(i32, i64, String)> {
     out
 }
 
-
 async fn kafka_source(session: &SessionContext, brokers: &str) -> Box<dyn Source> {
     source_of(
         session,
@@ -374,7 +373,10 @@ async fn a_pattern_picks_up_topics_created_later() {
     server.produce("logs-b", &records("b", 2, 1));
     let mut expected = pairs("logs-a", "a", 3);
     expected.extend(pairs("logs-b", "b", 2));
-    assert_eq!(topics_and_values(&source.cut(2000).await.unwrap()), expected);
+    assert_eq!(
+        topics_and_values(&source.cut(2000).await.unwrap()),
+        expected
+    );
     let e = source_of(
         &session,
         "kafka",
@@ -426,14 +428,27 @@ async fn json_values_decode_into_declared_columns() {
     let batches = source.cut(1000).await.unwrap();
     assert_eq!(batches.len(), 1);
     let b = &batches[0];
-    assert_eq!(b.num_rows(), 2, "the record that does not decode is left out");
+    assert_eq!(
+        b.num_rows(),
+        2,
+        "the record that does not decode is left out"
+    );
     assert_eq!(
         b.schema()
             .fields()
             .iter()
             .map(|f| f.name().as_str())
             .collect::<Vec<_>>(),
-        vec!["key", "value", "topic", "partition", "offset", "timestamp", "user_id", "page"]
+        vec![
+            "key",
+            "value",
+            "topic",
+            "partition",
+            "offset",
+            "timestamp",
+            "user_id",
+            "page"
+        ]
     );
     let offsets = b.column(4).as_primitive::<Int64Type>();
     let users = b.column(6).as_primitive::<Int64Type>();
@@ -449,12 +464,19 @@ async fn json_values_decode_into_declared_columns() {
         &session,
         "kafka",
         None,
-        &[("brokers", "127.0.0.1:1"), ("topics", "clicks"), ("format", "csv")],
+        &[
+            ("brokers", "127.0.0.1:1"),
+            ("topics", "clicks"),
+            ("format", "csv"),
+        ],
     )
     .await
     .unwrap_err()
     .to_string();
-    assert!(e.contains("format 'csv' decodes each value into declared columns: declare them"), "{e}");
+    assert!(
+        e.contains("format 'csv' decodes each value into declared columns: declare them"),
+        "{e}"
+    );
 }
 
 /// A topic deleted while the job runs is reported and skipped (the batch
@@ -506,4 +528,3 @@ async fn a_deleted_topic_is_skipped_until_it_is_back() {
         pairs("goes", "again", 2)
     );
 }
-

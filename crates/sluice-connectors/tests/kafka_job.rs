@@ -31,7 +31,9 @@ fn values(batches: &[RecordBatch]) -> Vec<String> {
         .iter()
         .flat_map(|b| {
             let v = b.column(1).as_string::<i32>();
-            (0..b.num_rows()).map(|i| v.value(i).to_string()).collect::<Vec<_>>()
+            (0..b.num_rows())
+                .map(|i| v.value(i).to_string())
+                .collect::<Vec<_>>()
         })
         .collect()
 }
@@ -76,7 +78,10 @@ async fn a_broker_down_at_the_start_or_mid_stream_makes_the_batch_wait() {
     // Down at the start: the first batch waits for the broker.
     let waiting = cut_later(source, 1000);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(!waiting.is_finished(), "the batch waits while the broker is down");
+    assert!(
+        !waiting.is_finished(),
+        "the batch waits while the broker is down"
+    );
     server.restart();
     let (mut source, rows) = waiting.await.unwrap();
     assert_eq!(rows.len(), 80, "40 of each partition");
@@ -87,7 +92,10 @@ async fn a_broker_down_at_the_start_or_mid_stream_makes_the_batch_wait() {
     server.stop();
     let waiting = cut_later(source, 3000);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(!waiting.is_finished(), "the batch waits while the broker is down");
+    assert!(
+        !waiting.is_finished(),
+        "the batch waits while the broker is down"
+    );
     server.restart();
     let (mut source, rows) = waiting.await.unwrap();
     assert_eq!(rows.len(), 40, "the last 20 of each partition");
@@ -124,7 +132,9 @@ async fn redis_job(
     let got: Arc<Mutex<Vec<(i64, Vec<String>, Instant)>>> = Arc::default();
     let sink = Arc::clone(&got);
     ssc.foreach_batch("events", move |t, batches| {
-        sink.lock().unwrap().push((t, values(&batches), Instant::now()));
+        sink.lock()
+            .unwrap()
+            .push((t, values(&batches), Instant::now()));
         on_batch(t);
         async { Ok(()) }
     })
@@ -178,7 +188,9 @@ async fn redis_down_while_offsets_are_stored_holds_the_job_and_loses_no_offset()
     .await;
     let back = back_at.lock().unwrap().expect("Redis was restarted");
     assert_eq!(
-        got.iter().map(|(t, rows, _)| (*t, rows.len())).collect::<Vec<_>>(),
+        got.iter()
+            .map(|(t, rows, _)| (*t, rows.len()))
+            .collect::<Vec<_>>(),
         vec![(1000, 40), (2000, 40), (3000, 40), (4000, 0)]
     );
     assert!(
@@ -206,7 +218,10 @@ async fn redis_down_while_offsets_are_stored_holds_the_job_and_loses_no_offset()
     });
     let started = Instant::now();
     let resumed = redis_job(&server.brokers(), &url, 1, |_| {}).await;
-    assert!(started.elapsed() >= Duration::from_secs(6), "the job waited for Redis");
+    assert!(
+        started.elapsed() >= Duration::from_secs(6),
+        "the job waited for Redis"
+    );
     let mut rows = resumed[0].1.clone();
     rows.sort();
     let mut expected: Vec<String> = (0..10).map(|i| format!("v{i}")).collect();
@@ -254,7 +269,9 @@ async fn each_batchs_offset_ranges_in_sql_and_in_rust() {
             let partitions = b.column(1).as_primitive::<arrow::datatypes::Int32Type>();
             let from = b.column(2).as_primitive::<arrow::datatypes::Int64Type>();
             let until = b.column(3).as_primitive::<arrow::datatypes::Int64Type>();
-            let times = b.column(4).as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+            let times = b
+                .column(4)
+                .as_primitive::<arrow::datatypes::TimestampMillisecondType>();
             for i in 0..b.num_rows() {
                 assert_eq!(times.value(i), t, "batch_time is the batch's");
                 ranges.push(OffsetRange {
@@ -294,7 +311,11 @@ async fn each_batchs_offset_ranges_in_sql_and_in_rust() {
     ssc.await_termination().await.unwrap();
 
     let in_sql = in_sql.lock().unwrap().clone();
-    assert_eq!(in_sql, *in_rust.lock().unwrap(), "SQL and Rust see the same ranges");
+    assert_eq!(
+        in_sql,
+        *in_rust.lock().unwrap(),
+        "SQL and Rust see the same ranges"
+    );
     assert_eq!(in_sql.len(), 4);
     let counts = counts.lock().unwrap();
     for p in 0..3 {
@@ -302,7 +323,10 @@ async fn each_batchs_offset_ranges_in_sql_and_in_rust() {
         for (t, ranges) in &in_sql {
             let r = ranges.iter().find(|r| r.partition == p).unwrap();
             assert_eq!((r.source.as_str(), r.topic.as_str()), ("events", "events"));
-            assert_eq!(r.from_offset, next, "batch {t} partition {p} goes on from the last");
+            assert_eq!(
+                r.from_offset, next,
+                "batch {t} partition {p} goes on from the last"
+            );
             let read = counts.get(&(*t, p)).copied();
             if r.until_offset > r.from_offset {
                 assert_eq!(read, Some((r.until_offset - r.from_offset, r.from_offset)));
@@ -313,4 +337,38 @@ async fn each_batchs_offset_ranges_in_sql_and_in_rust() {
         }
         assert_eq!(next, 100, "all of partition {p} in 3 batches of at most 40");
     }
+}
+
+/// A job whose batch waits for a broker that is down stops when told,
+/// without waiting for the broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_ends_the_wait_for_a_broker() {
+    let Some(mut server) = KafkaServer::start() else {
+        return;
+    };
+    server.create_topic("events", 1);
+    server.stop();
+    let ssc = StreamingContext::with_registry(
+        SessionContext::new(),
+        Duration::from_secs(1),
+        sluice_connectors::registry(),
+    );
+    ssc.set_clock(ClockChoice::Simulated);
+    ssc.sql(&format!(
+        "CREATE SOURCE events WITH (connector = 'kafka', brokers = '{}', topics = 'events')",
+        server.brokers()
+    ))
+    .await
+    .unwrap();
+    ssc.foreach_batch("events", |_, _| async { Ok(()) })
+        .await
+        .unwrap();
+    ssc.start().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(ssc.completed_batches(), 0, "the first batch waits");
+    tokio::time::timeout(Duration::from_secs(3), ssc.stop(true))
+        .await
+        .expect("stopped without the broker")
+        .unwrap();
+    ssc.await_termination().await.unwrap();
 }

@@ -45,8 +45,8 @@ use crate::clock::{BatchClock, ManualClock, SimulatedClock, SystemClock, first_b
 use crate::engine::Engine;
 use crate::error::{Result, SluiceError};
 use crate::foreach::ForeachBatchSink;
-use crate::offsets::OffsetRange;
 use crate::metrics::{BatchInfo, Metrics};
+use crate::offsets::OffsetRange;
 use crate::queue::{QueueHandle, QueueSource};
 use crate::registry::ConnectorRegistry;
 use crate::scheduler::{Commits, JobSpec, generate, process};

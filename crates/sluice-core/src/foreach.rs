@@ -16,9 +16,7 @@ pub type BatchCallback =
 
 /// A callback that also gets the batch's offset ranges.
 pub type OffsetsCallback = Box<
-    dyn Fn(i64, Vec<RecordBatch>, Vec<OffsetRange>) -> BoxFuture<'static, Result<()>>
-        + Send
-        + Sync,
+    dyn Fn(i64, Vec<RecordBatch>, Vec<OffsetRange>) -> BoxFuture<'static, Result<()>> + Send + Sync,
 >;
 
 pub struct ForeachBatchSink {

@@ -51,10 +51,15 @@ pub struct OffsetRange {
 
 /// `ranges` as `offsets(<source>)` shows them.
 pub fn ranges_batch(ranges: &[OffsetRange]) -> RecordBatch {
-    let offsets = |f: fn(&OffsetRange) -> i64| Arc::new(Int64Array::from_iter_values(ranges.iter().map(f)));
+    let offsets =
+        |f: fn(&OffsetRange) -> i64| Arc::new(Int64Array::from_iter_values(ranges.iter().map(f)));
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(ranges.iter().map(|r| r.topic.as_str()))),
-        Arc::new(Int32Array::from_iter_values(ranges.iter().map(|r| r.partition))),
+        Arc::new(StringArray::from_iter_values(
+            ranges.iter().map(|r| r.topic.as_str()),
+        )),
+        Arc::new(Int32Array::from_iter_values(
+            ranges.iter().map(|r| r.partition),
+        )),
         offsets(|r| r.from_offset),
         offsets(|r| r.until_offset),
     ];

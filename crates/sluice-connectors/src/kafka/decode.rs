@@ -83,7 +83,10 @@ impl Decoder {
                 let before = d.len();
                 let read = d.decode(value)?;
                 let end = d.decode(b"\n")?;
-                Ok(read == value.len() && end == 1 && d.len() == before + 1 && !d.has_partial_record())
+                Ok(read == value.len()
+                    && end == 1
+                    && d.len() == before + 1
+                    && !d.has_partial_record())
             }
             Self::Csv(d) => {
                 let before = d.capacity();
@@ -271,7 +274,12 @@ mod tests {
 
     #[test]
     fn csv_values_are_one_line_each() {
-        let values = StringArray::from(vec![Some("1,a"), Some("2,\"b,c\""), Some("x,y"), Some("3,d,e")]);
+        let values = StringArray::from(vec![
+            Some("1,a"),
+            Some("2,\"b,c\""),
+            Some("x,y"),
+            Some("3,d,e"),
+        ]);
         let d = decode(Decoding::Csv, &schema(), &values).unwrap();
         assert_eq!(ids(&d), vec![Some(1), Some(2)]);
         assert_eq!(d.rows.column(1).as_string::<i32>().value(1), "b,c");

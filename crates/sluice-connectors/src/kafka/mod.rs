@@ -58,11 +58,15 @@ use sluice_core::{Result, SluiceError, plan_err};
 
 use decode::Decoding;
 use offsets::{OffsetStore, StoreKind};
-use reader::{Layout, Reader, Topics, Trouble};
 pub use reader::{Format, Partition};
+use reader::{Layout, Reader, Topics, Trouble};
 
 /// How long a metadata or offsets request may take before it is tried again.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a read may go without a record from the broker before the try
+/// fails (and the batch is tried again).
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The first wait before a request the broker did not answer is tried
 /// again; it doubles up to [`RETRY_MAX`].
@@ -102,18 +106,21 @@ impl SourceFactory for KafkaSourceFactory {
             .into_iter()
             .filter(|k| o.get(k).is_some())
             .collect();
-        let topics = match (given.as_slice(), o.get(given.first().copied().unwrap_or(""))) {
+        let topics = match (
+            given.as_slice(),
+            o.get(given.first().copied().unwrap_or("")),
+        ) {
             (["topics"], Some(t)) if split_list(t).is_empty() => {
                 return plan_err!("{what}: 'topics' names no topic");
             }
             (["topics"], Some(t)) => Topics::Named(split_list(t)),
-            (["topic_pattern"], Some(p)) => Topics::Pattern(
-                regex::Regex::new(&format!("^(?:{p})$")).map_err(|e| {
+            (["topic_pattern"], Some(p)) => {
+                Topics::Pattern(regex::Regex::new(&format!("^(?:{p})$")).map_err(|e| {
                     SluiceError::Config(format!(
                         "{what}: topic_pattern '{p}' is not a regular expression: {e}"
                     ))
-                })?,
-            ),
+                })?)
+            }
             (["assign"], Some(a)) => Topics::Assigned(parse_assign(a, name)?),
             ([], _) => {
                 return plan_err!(
@@ -438,15 +445,26 @@ impl KafkaSource {
         let reader = Arc::clone(&self.reader);
         let to_read: Vec<(Partition, i64, i64)> = ranges
             .iter()
-            .map(|r| ((r.topic.clone(), r.partition), r.from_offset, r.until_offset))
+            .map(|r| {
+                (
+                    (r.topic.clone(), r.partition),
+                    r.from_offset,
+                    r.until_offset,
+                )
+            })
             .collect();
-        let batch = blocking(move || reader.read(&to_read, REQUEST_TIMEOUT))
+        // Dropped with this future (a stop while the broker is away), the
+        // guard tells the read on the blocking pool to give up.
+        let abandoned = Abandon::default();
+        let flag = Arc::clone(&abandoned.0);
+        let batch = blocking(move || reader.read(&to_read, READ_TIMEOUT, &flag))
             .await
             .map_err(|t| t.context("cannot read the batch's offset ranges"))?;
         let batch = self.decode(batch_time, batch).map_err(Trouble::Fatal)?;
         for r in &ranges {
             self.known_topics.insert(r.topic.clone());
-            self.next.insert((r.topic.clone(), r.partition), r.until_offset);
+            self.next
+                .insert((r.topic.clone(), r.partition), r.until_offset);
         }
         self.ranges = ranges;
         self.started = true;
@@ -455,7 +473,11 @@ impl KafkaSource {
 
     /// Reports topics that went missing or came back; a named topic that
     /// the source never read fails the batch.
-    fn check_missing(&mut self, batch_time: i64, layout: &Layout) -> std::result::Result<(), Trouble> {
+    fn check_missing(
+        &mut self,
+        batch_time: i64,
+        layout: &Layout,
+    ) -> std::result::Result<(), Trouble> {
         if let Some(t) = layout
             .missing
             .iter()
@@ -507,7 +529,11 @@ impl KafkaSource {
 
     /// Decodes json/csv values into the declared columns; records that do
     /// not decode are reported (topic, partition, offset, why) and left out.
-    fn decode(&self, batch_time: i64, batch: RecordBatch) -> std::result::Result<RecordBatch, String> {
+    fn decode(
+        &self,
+        batch_time: i64,
+        batch: RecordBatch,
+    ) -> std::result::Result<RecordBatch, String> {
         let Some((decoding, columns)) = &self.decoding else {
             return Ok(batch);
         };
@@ -567,6 +593,16 @@ fn start_of(
         // A partition or topic that appeared after the first batch.
         None if started => (low, None),
         None => (starting.first(p, (low, high)), None),
+    }
+}
+
+/// Set when dropped: a read on the blocking pool that outlived its cut.
+#[derive(Default)]
+struct Abandon(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -686,11 +722,19 @@ mod tests {
         let latest = Starting::Latest;
         let given = Starting::parse(r#"{"t":{"0":15}}"#, "s").unwrap();
         // Offsets 10..20 on the broker.
-        let at = |next, started, starting: &Starting| start_of(next, started, starting, &p, (10, 20));
+        let at =
+            |next, started, starting: &Starting| start_of(next, started, starting, &p, (10, 20));
         assert_eq!(at(Some(12), true, &latest), (12, None));
-        assert_eq!(at(Some(20), true, &earliest), (20, None), "at the end: nothing new");
+        assert_eq!(
+            at(Some(20), true, &earliest),
+            (20, None),
+            "at the end: nothing new"
+        );
         // Removed by retention, or past the end: as starting_offsets says.
-        assert_eq!(at(Some(3), true, &earliest), (10, Some("removed by retention")));
+        assert_eq!(
+            at(Some(3), true, &earliest),
+            (10, Some("removed by retention"))
+        );
         assert_eq!(at(Some(3), true, &latest).0, 20);
         assert_eq!(at(Some(25), true, &earliest).0, 10);
         assert_eq!(at(Some(25), true, &given).0, 15);

@@ -5,6 +5,7 @@
 //! may help ([`Trouble`]).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::array::{
@@ -190,9 +191,7 @@ impl Columns {
 
 /// The partitions of a topic in the broker's metadata; `None` when the
 /// broker does not have it.
-fn partitions_of(
-    t: &rdkafka::metadata::MetadataTopic,
-) -> Result<Option<Vec<Partition>>, Trouble> {
+fn partitions_of(t: &rdkafka::metadata::MetadataTopic) -> Result<Option<Vec<Partition>>, Trouble> {
     match t.error().map(RDKafkaErrorCode::from) {
         None => Ok(Some(
             t.partitions()
@@ -222,7 +221,10 @@ impl Reader {
             // naming a deleted topic crashes librdkafka 2.x (a null topic
             // name in tansu's answer).
             Topics::Named(names) => {
-                let metadata = self.consumer.fetch_metadata(None, timeout).map_err(no_metadata)?;
+                let metadata = self
+                    .consumer
+                    .fetch_metadata(None, timeout)
+                    .map_err(no_metadata)?;
                 for topic in names {
                     match metadata.topics().iter().find(|t| t.name() == topic) {
                         Some(t) => match partitions_of(t)? {
@@ -234,8 +236,15 @@ impl Reader {
                 }
             }
             Topics::Pattern(pattern) => {
-                let metadata = self.consumer.fetch_metadata(None, timeout).map_err(no_metadata)?;
-                for t in metadata.topics().iter().filter(|t| pattern.is_match(t.name())) {
+                let metadata = self
+                    .consumer
+                    .fetch_metadata(None, timeout)
+                    .map_err(no_metadata)?;
+                for t in metadata
+                    .topics()
+                    .iter()
+                    .filter(|t| pattern.is_match(t.name()))
+                {
                     // A topic deleted meanwhile is simply no longer matched.
                     partitions.extend(partitions_of(t)?.unwrap_or_default());
                 }
@@ -255,7 +264,12 @@ impl Reader {
                     )));
                 }
                 // Deleted since the metadata: the next try will say.
-                Err(e) => return Err(Trouble::of(&e, format!("no offsets of {}:{}: {e}", p.0, p.1))),
+                Err(e) => {
+                    return Err(Trouble::of(
+                        &e,
+                        format!("no offsets of {}:{}: {e}", p.0, p.1),
+                    ));
+                }
             };
             layout.partitions.push((p, offsets));
         }
@@ -273,9 +287,15 @@ impl Reader {
         for (topic, p) in partitions {
             list.add_partition(topic, *p);
         }
-        let committed = self.consumer.committed_offsets(list, timeout).map_err(|e| {
-            Trouble::of(&e, format!("cannot read the group's committed offsets: {e}"))
-        })?;
+        let committed = self
+            .consumer
+            .committed_offsets(list, timeout)
+            .map_err(|e| {
+                Trouble::of(
+                    &e,
+                    format!("cannot read the group's committed offsets: {e}"),
+                )
+            })?;
         Ok(committed
             .elements()
             .iter()
@@ -331,11 +351,13 @@ impl Reader {
     }
 
     /// The records of each `(partition, from, until)` range, in one batch:
-    /// partition by partition as they arrive, each in offset order.
+    /// partition by partition as they arrive, each in offset order. Gives
+    /// up once `abandoned` is set (the cut that asked was dropped).
     pub fn read(
         &self,
         ranges: &[(Partition, i64, i64)],
         timeout: Duration,
+        abandoned: &AtomicBool,
     ) -> Result<RecordBatch, Trouble> {
         // One set of builders per range, concatenated in range order: a
         // batch's rows are the same however the broker interleaves them.
@@ -352,15 +374,19 @@ impl Reader {
             }
         }
         if remaining > 0 {
-            self.consumer.assign(&assignment).map_err(|e| {
-                Trouble::Fatal(format!("cannot read the batch's ranges: {e}"))
-            })?;
+            self.consumer
+                .assign(&assignment)
+                .map_err(|e| Trouble::Fatal(format!("cannot read the batch's ranges: {e}")))?;
         }
         // Passing errors are logged once each per read.
         let mut told: Vec<String> = Vec::new();
         // A read fails only when the broker sends nothing for `timeout`.
         let mut deadline = Instant::now() + timeout;
         while remaining > 0 {
+            if abandoned.load(Ordering::Relaxed) {
+                self.unassign();
+                return Err(Trouble::Fatal("the read was abandoned".into()));
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 let waiting: Vec<String> = ranges

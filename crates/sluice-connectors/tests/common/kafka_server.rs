@@ -40,7 +40,13 @@ fn tansu() -> Option<PathBuf> {
 /// `k<i>`, value `<prefix><i>`, record `i` in partition `i % partitions`.
 pub fn records(prefix: &str, n: usize, partitions: usize) -> Vec<(i32, String, String)> {
     (0..n)
-        .map(|i| ((i % partitions) as i32, format!("k{i}"), format!("{prefix}{i}")))
+        .map(|i| {
+            (
+                (i % partitions) as i32,
+                format!("k{i}"),
+                format!("{prefix}{i}"),
+            )
+        })
         .collect()
 }
 
