@@ -485,7 +485,17 @@ impl KafkaSource {
         {
             return Err(Trouble::Fatal(format!("topic '{t}' is not on the broker")));
         }
-        for t in &layout.missing {
+        let mut missing = layout.missing.clone();
+        if matches!(self.topics, Topics::Pattern(_)) {
+            // A topic the pattern matched is gone when it is not there now.
+            missing.extend(
+                self.known_topics
+                    .iter()
+                    .filter(|t| !layout.partitions.iter().any(|(p, _)| p.0 == **t))
+                    .cloned(),
+            );
+        }
+        for t in &missing {
             if self.missing.insert(t.clone()) {
                 log::warn!(
                     "kafka source '{}', batch {batch_time} ms: topic '{t}' is gone from the broker (deleted?); it is not read until it is back",
@@ -496,7 +506,7 @@ impl KafkaSource {
         let back: Vec<String> = self
             .missing
             .iter()
-            .filter(|t| !layout.missing.contains(*t))
+            .filter(|t| !missing.contains(*t))
             .cloned()
             .collect();
         for t in back {
