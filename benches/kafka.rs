@@ -179,8 +179,8 @@ fn main() {
         RECORDS as f64 / produced.as_secs_f64() / 1e3
     );
     println!(
-        "{:<58} {:>30}   {}",
-        "", "min / median / max", "records/s (slowest / median / fastest)"
+        "{:<58} {:>30}   records/s (slowest / median / fastest)",
+        "", "min / median / max"
     );
     let brokers = server.brokers();
     let runtime = common::runtime();

@@ -108,6 +108,9 @@ async fn a_broker_down_at_the_start_or_mid_stream_makes_the_batch_wait() {
     assert_eq!(seen, expected, "every record once");
 }
 
+/// A batch's time, values, and when it was written.
+type Written = (i64, Vec<String>, Instant);
+
 /// A job over `events` with offsets in Redis, collecting each batch's
 /// values and when it was written.
 async fn redis_job(
@@ -115,7 +118,7 @@ async fn redis_job(
     redis: &str,
     batches: u64,
     on_batch: impl Fn(i64) + Send + Sync + 'static,
-) -> Vec<(i64, Vec<String>, Instant)> {
+) -> Vec<Written> {
     let ssc = StreamingContext::with_registry(
         SessionContext::new(),
         Duration::from_secs(1),
@@ -129,7 +132,7 @@ async fn redis_job(
     ))
     .await
     .unwrap();
-    let got: Arc<Mutex<Vec<(i64, Vec<String>, Instant)>>> = Arc::default();
+    let got: Arc<Mutex<Vec<Written>>> = Arc::default();
     let sink = Arc::clone(&got);
     ssc.foreach_batch("events", move |t, batches| {
         sink.lock()
@@ -143,8 +146,7 @@ async fn redis_job(
     ssc.set_max_batches(batches);
     ssc.start().await.unwrap();
     ssc.await_termination().await.unwrap();
-    let got = got.lock().unwrap().clone();
-    got
+    got.lock().unwrap().clone()
 }
 
 async fn stored(redis: &str) -> BTreeMap<String, String> {
@@ -260,7 +262,9 @@ async fn each_batchs_offset_ranges_in_sql_and_in_rust() {
     type Seen = Arc<Mutex<Vec<(i64, Vec<OffsetRange>)>>>;
     let in_sql: Seen = Arc::default();
     let in_rust: Seen = Arc::default();
-    let counts: Arc<Mutex<BTreeMap<(i64, i32), (i64, i64)>>> = Arc::default();
+    // (batch, partition) -> (rows, first offset)
+    type Counts = BTreeMap<(i64, i32), (i64, i64)>;
+    let counts: Arc<Mutex<Counts>> = Arc::default();
     let sink = Arc::clone(&in_sql);
     ssc.foreach_batch("ranges", move |t, batches| {
         let mut ranges = Vec::new();

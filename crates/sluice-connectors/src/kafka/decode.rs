@@ -54,7 +54,7 @@ impl Decoding {
 /// An Arrow decoder fed one value at a time.
 enum Decoder {
     Json(arrow::json::reader::Decoder),
-    Csv(arrow::csv::reader::Decoder),
+    Csv(Box<arrow::csv::reader::Decoder>),
 }
 
 impl Decoder {
@@ -67,12 +67,12 @@ impl Decoder {
                     .with_batch_size(batch_size)
                     .build_decoder()?,
             ),
-            Decoding::Csv => Self::Csv(
+            Decoding::Csv => Self::Csv(Box::new(
                 arrow::csv::ReaderBuilder::new(Arc::clone(schema))
                     .with_header(false)
                     .with_batch_size(batch_size)
                     .build_decoder(),
-            ),
+            )),
         })
     }
 
