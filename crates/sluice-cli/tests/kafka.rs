@@ -161,6 +161,7 @@ fn the_tutorials_kafka_programs_run_as_shipped() {
     run(dir.path(), 1, &producer_1);
     let second = printed(&run(dir.path(), 1, &redis_job));
     assert_eq!(second[0].1, vec!["rdd.count = 10; time = 5000 ms"]);
+    assert_eq!(second[1].1.len(), 3, "{:?}", second[1].1);
     for (p, (from, _)) in ranges(&second[1].1) {
         assert_eq!(from, read[&p].1, "{p:?} goes on from the stored offset");
     }

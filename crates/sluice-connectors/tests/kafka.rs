@@ -390,6 +390,17 @@ async fn a_pattern_picks_up_topics_created_later() {
         e.contains("topic_pattern 'logs-(' is not a regular expression"),
         "{e}"
     );
+    // Unbalanced, although it would parse once wrapped in `^(?:...)$`.
+    let e = source_of(
+        &session,
+        "kafka",
+        None,
+        &[("brokers", "127.0.0.1:1"), ("topic_pattern", "a)|(b")],
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("is not a regular expression"), "{e}");
 }
 
 /// `format = 'json'` decodes each value into the declared columns, after

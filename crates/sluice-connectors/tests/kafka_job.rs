@@ -254,7 +254,9 @@ async fn each_batchs_offset_ranges_in_sql_and_in_rust() {
            SELECT partition, count(*) AS n, min(\"offset\") AS first FROM events GROUP BY partition;
          CREATE STREAM ranges AS
            SELECT topic, partition, from_offset, until_offset, batch_time FROM offsets(events)
-           ORDER BY partition;",
+           ORDER BY partition;
+         CREATE SOURCE ticks WITH (connector = 'rate', rows_per_second = 5);
+         CREATE STREAM doubled AS SELECT value * 2 AS v FROM ticks;",
         server.brokers()
     ))
     .await
@@ -310,9 +312,19 @@ async fn each_batchs_offset_ranges_in_sql_and_in_rust() {
     })
     .await
     .unwrap();
+    // A stream that reads no Kafka source gets no ranges.
+    let elsewhere: Arc<Mutex<Vec<OffsetRange>>> = Arc::default();
+    let sink = Arc::clone(&elsewhere);
+    ssc.foreach_batch_with_offsets("doubled", move |_, _, offsets| {
+        sink.lock().unwrap().extend(offsets);
+        async { Ok(()) }
+    })
+    .await
+    .unwrap();
     ssc.set_max_batches(4);
     ssc.start().await.unwrap();
     ssc.await_termination().await.unwrap();
+    assert_eq!(*elsewhere.lock().unwrap(), vec![]);
 
     let in_sql = in_sql.lock().unwrap().clone();
     assert_eq!(

@@ -110,7 +110,8 @@ async fn cut_sources(t: i64, sources: &SourceHandles, record_positions: bool) ->
 
 /// Tells each source that batch `t` is done ([`Source::done`]); a failure
 /// (a Kafka offset store down) is retried with backoff, 0.25 s doubling to
-/// 5 s, the next batch waiting, until it works or the job is stopped.
+/// 5 s, the next batch waiting, until it works or the job is stopped (a
+/// try in progress then has 5 s more).
 async fn finish_sources(
     engine: &Arc<Mutex<Engine>>,
     t: i64,
@@ -134,7 +135,18 @@ async fn finish_sources(
         };
         let mut backoff = std::time::Duration::from_millis(250);
         loop {
-            match source.lock().await.done(position).await {
+            // Once the job is told to stop, a store that hangs (a group
+            // commit to a broker that is away) gets 5 s more.
+            let mut stopping = stop.clone();
+            let stored = tokio::select! {
+                biased;
+                stored = async { source.lock().await.done(position).await } => stored,
+                _ = async {
+                    let _ = stopping.wait_for(|s| *s).await;
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                } => Err(SluiceError::Config("no answer within 5 s of the stop".into())),
+            };
+            match stored {
                 Ok(()) => break,
                 Err(e) if !*stop.borrow() => {
                     log::warn!(

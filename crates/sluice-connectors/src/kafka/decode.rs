@@ -39,14 +39,28 @@ impl Decoding {
     pub fn check(self, schema: &SchemaRef) -> Result<(), ArrowError> {
         match self {
             Self::Json => Decoder::new(self, schema, 1).map(|_| ()),
-            Self::Csv => match schema.fields().iter().find(|f| f.data_type().is_nested()) {
-                Some(f) => Err(ArrowError::CsvError(format!(
-                    "column '{}' is {}: a csv field cannot fill it",
-                    f.name(),
-                    f.data_type()
-                ))),
-                None => Ok(()),
-            },
+            Self::Csv => {
+                if let Some(f) = schema.fields().iter().find(|f| f.data_type().is_nested()) {
+                    return Err(ArrowError::CsvError(format!(
+                        "column '{}' is {}: a csv field cannot fill it",
+                        f.name(),
+                        f.data_type()
+                    )));
+                }
+                // A row of empty fields (NULLs) finds the types the csv
+                // reader has no parser for.
+                let nullable = Arc::new(arrow::datatypes::Schema::new(
+                    schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.as_ref().clone().with_nullable(true))
+                        .collect::<Vec<_>>(),
+                ));
+                let empty = vec![r#""""#; schema.fields().len()].join(",");
+                let mut d = Decoder::new(self, &nullable, 1)?;
+                d.take(empty.as_bytes())?;
+                d.finish(&nullable).map(|_| ())
+            }
         }
     }
 }
@@ -270,6 +284,8 @@ mod tests {
         assert!(Decoding::Csv.check(&nested).is_err());
         assert!(Decoding::Json.check(&nested).is_ok());
         assert!(Decoding::Csv.check(&schema()).is_ok());
+        let bytes = Arc::new(Schema::new(vec![Field::new("b", DataType::Binary, false)]));
+        assert!(Decoding::Csv.check(&bytes).is_err());
     }
 
     #[test]

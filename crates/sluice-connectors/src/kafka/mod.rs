@@ -115,11 +115,14 @@ impl SourceFactory for KafkaSourceFactory {
             }
             (["topics"], Some(t)) => Topics::Named(split_list(t)),
             (["topic_pattern"], Some(p)) => {
-                Topics::Pattern(regex::Regex::new(&format!("^(?:{p})$")).map_err(|e| {
+                let bad = |e: regex::Error| {
                     SluiceError::Config(format!(
                         "{what}: topic_pattern '{p}' is not a regular expression: {e}"
                     ))
-                })?)
+                };
+                // Checked alone first: `a)|(b` would pass once wrapped.
+                regex::Regex::new(p).map_err(bad)?;
+                Topics::Pattern(regex::Regex::new(&format!("^(?:{p})$")).map_err(bad)?)
             }
             (["assign"], Some(a)) => Topics::Assigned(parse_assign(a, name)?),
             ([], _) => {
@@ -147,7 +150,7 @@ impl SourceFactory for KafkaSourceFactory {
         };
         let kafka_columns = schema(format);
         let decoded = match (decoding, &spec.declared_schema) {
-            (Some(_), Some(declared)) => {
+            (Some(d), Some(declared)) => {
                 if let Some(f) = declared
                     .fields()
                     .iter()
@@ -158,11 +161,9 @@ impl SourceFactory for KafkaSourceFactory {
                         f.name()
                     );
                 }
-                if let Some(d) = decoding {
-                    d.check(declared).map_err(|e| {
-                        SluiceError::Config(format!("{what}: format '{}': {e}", d.name()))
-                    })?;
-                }
+                d.check(declared).map_err(|e| {
+                    SluiceError::Config(format!("{what}: format '{}': {e}", d.name()))
+                })?;
                 Some(Arc::clone(declared))
             }
             (Some(d), None) => {
@@ -360,7 +361,7 @@ impl Starting {
         match given {
             -2 => low,
             -1 => high,
-            n => n.clamp(low, high),
+            n => n.max(low).min(high),
         }
     }
 }

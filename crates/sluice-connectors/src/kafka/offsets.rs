@@ -57,6 +57,18 @@ fn shown(url: &str) -> String {
     }
 }
 
+/// A Redis error: a refused login fails at once, anything else is tried
+/// again.
+fn refused_or_transient(e: &redis::RedisError, message: String) -> Trouble {
+    let refused = e.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"));
+    if refused {
+        Trouble::Fatal(message)
+    } else {
+        Trouble::Transient(message)
+    }
+}
+
 /// The tutorial's Redis key of a topic's offsets.
 pub fn redis_key(topic: &str, group_id: &str) -> String {
     format!("kafka:topic:{topic}:{group_id}")
@@ -94,7 +106,7 @@ impl OffsetStore {
                     "redis offset store {url}: no answer within {ANSWER:?}"
                 ))
             })?
-            .map_err(|e| Trouble::Transient(format!("redis offset store {url}: {e}")))?;
+            .map_err(|e| refused_or_transient(&e, format!("redis offset store {url}: {e}")))?;
         self.redis = Some(connection.clone());
         Ok(connection)
     }
@@ -105,11 +117,11 @@ impl OffsetStore {
         &mut self,
         c: &mut redis::aio::MultiplexedConnection,
         cmd: &redis::Cmd,
-    ) -> Result<T, String> {
+    ) -> Result<T, Trouble> {
         let answer = match tokio::time::timeout(ANSWER, cmd.query_async(c)).await {
             Ok(Ok(value)) => return Ok(value),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("no answer within {ANSWER:?}"),
+            Ok(Err(e)) => refused_or_transient(&e, e.to_string()),
+            Err(_) => Trouble::Transient(format!("no answer within {ANSWER:?}")),
         };
         self.redis = None;
         Err(answer)
@@ -126,7 +138,7 @@ impl OffsetStore {
                 let reader = Arc::clone(&self.reader);
                 let partitions = partitions.to_vec();
                 tokio::task::spawn_blocking(move || {
-                    reader.committed(&partitions, Duration::from_secs(10))
+                    reader.committed(&partitions, super::REQUEST_TIMEOUT)
                 })
                 .await
                 .map_err(|e| Trouble::Fatal(e.to_string()))?
@@ -142,10 +154,8 @@ impl OffsetStore {
                     let mut cmd = redis::cmd("HGETALL");
                     cmd.arg(&key);
                     let stored: BTreeMap<String, String> =
-                        self.query(&mut c, &cmd).await.map_err(|e| {
-                            Trouble::Transient(format!(
-                                "redis offset store {url}: HGETALL {key}: {e}"
-                            ))
+                        self.query(&mut c, &cmd).await.map_err(|t| {
+                            t.context(&format!("redis offset store {url}: HGETALL {key}"))
                         })?;
                     for (field, value) in stored {
                         let (Ok(p), Ok(offset)) = (field.parse::<i32>(), value.parse::<i64>())
@@ -194,10 +204,9 @@ impl OffsetStore {
                     for (p, offset) in fields {
                         cmd.arg(p).arg(offset);
                     }
-                    let _: i64 = self
-                        .query(&mut c, &cmd)
-                        .await
-                        .map_err(|e| format!("redis offset store {url}: HSET {key}: {e}"))?;
+                    let _: i64 = self.query(&mut c, &cmd).await.map_err(|t| {
+                        format!("redis offset store {url}: HSET {key}: {}", t.message())
+                    })?;
                 }
                 Ok(())
             }

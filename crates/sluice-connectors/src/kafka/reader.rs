@@ -64,20 +64,26 @@ impl Trouble {
     /// What a client error is: refused (not authorized: asking again will
     /// not help) or not answered (anything else).
     fn of(e: &KafkaError, message: String) -> Self {
-        use RDKafkaErrorCode::*;
         match e.rdkafka_error_code() {
-            Some(
-                TopicAuthorizationFailed
-                | GroupAuthorizationFailed
-                | ClusterAuthorizationFailed
-                | SaslAuthenticationFailed
-                | Authentication
-                | InvalidConfig
-                | InvalidArgument,
-            ) => Self::Fatal(message),
+            Some(code) if is_refusal(code) => Self::Fatal(message),
             _ => Self::Transient(message),
         }
     }
+}
+
+/// Asking again will not help.
+fn is_refusal(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(
+        code,
+        TopicAuthorizationFailed
+            | GroupAuthorizationFailed
+            | ClusterAuthorizationFailed
+            | SaslAuthenticationFailed
+            | Authentication
+            | InvalidConfig
+            | InvalidArgument
+    )
 }
 
 /// The partition or topic is not on the broker (deleted, or never there).
@@ -200,6 +206,7 @@ fn partitions_of(t: &rdkafka::metadata::MetadataTopic) -> Result<Option<Vec<Part
                 .collect(),
         )),
         Some(RDKafkaErrorCode::UnknownTopicOrPartition) => Ok(None),
+        Some(e) if is_refusal(e) => Err(Trouble::Fatal(format!("topic '{}': {e}", t.name()))),
         // A topic between leaders, or being created: later.
         Some(e) => Err(Trouble::Transient(format!("topic '{}': {e}", t.name()))),
     }
@@ -217,9 +224,7 @@ impl Reader {
         let mut partitions = Vec::new();
         let no_metadata = |e: KafkaError| Trouble::of(&e, format!("no metadata: {e}"));
         match topics {
-            // One request for every topic, not one per topic: a request
-            // naming a deleted topic crashes librdkafka 2.x (a null topic
-            // name in tansu's answer).
+            // One request for every topic, not one per topic.
             Topics::Named(names) => {
                 let metadata = self
                     .consumer
@@ -413,6 +418,10 @@ impl Reader {
                     self.unassign();
                     return Err(Trouble::Fatal(format!("reading: {e}")));
                 }
+                Err(e) if e.rdkafka_error_code().is_some_and(is_refusal) => {
+                    self.unassign();
+                    return Err(Trouble::Fatal(format!("reading: {e}")));
+                }
                 // An offset of the ranges went out of range, or a topic
                 // went away, since they were fixed: fix them again.
                 Err(e)
@@ -466,7 +475,7 @@ impl Reader {
                     .find(|(_, b)| b.is_some_and(|b| std::str::from_utf8(b).is_err()));
                 if let Some((what, _)) = bad {
                     log::warn!(
-                        "kafka: {}:{} offset {offset}: the {what} is not UTF-8 text; record skipped (format = 'raw' reads bytes)",
+                        "kafka: {}:{} offset {offset}: the {what} is not UTF-8 text; record skipped",
                         m.topic(),
                         m.partition()
                     );
