@@ -304,7 +304,8 @@ impl StreamingContext {
 
     /// Like [`StreamingContext::foreach_batch`], and `f` also gets the
     /// offset ranges the batch was read from, one per partition of each
-    /// Kafka source (Spark's `rdd.asInstanceOf[HasOffsetRanges].offsetRanges`).
+    /// Kafka source `stream` reads, itself or through other streams (Spark's
+    /// `rdd.asInstanceOf[HasOffsetRanges].offsetRanges`).
     pub async fn foreach_batch_with_offsets<F, Fut>(&self, stream: &str, f: F) -> Result<()>
     where
         F: Fn(i64, Vec<RecordBatch>, Vec<OffsetRange>) -> Fut + Send + Sync + 'static,

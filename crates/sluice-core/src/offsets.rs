@@ -116,3 +116,48 @@ impl TableFunctionImpl for OffsetsFunction {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::prelude::SessionContext;
+
+    #[tokio::test]
+    async fn offsets_reads_the_slot_of_a_source_that_has_ranges() {
+        let function = Arc::new(OffsetsFunction::default());
+        let session = SessionContext::new();
+        session.register_udtf(FUNCTION, Arc::clone(&function) as _);
+        let slot = BatchSlot::new();
+        function.add("events", Arc::clone(&slot));
+        let range = OffsetRange {
+            source: "events".into(),
+            topic: "t".into(),
+            partition: 2,
+            from_offset: 10,
+            until_offset: 15,
+        };
+        slot.set(1000, vec![ranges_batch(&[range])]);
+        let rows = session
+            .sql("SELECT topic, partition, until_offset - from_offset AS n FROM offsets(events)")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let shown = arrow::util::pretty::pretty_format_batches(&rows)
+            .unwrap()
+            .to_string();
+        assert!(shown.contains("| t     | 2         | 5 |"), "{shown}");
+
+        let e = session
+            .sql("SELECT * FROM offsets(lines)")
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().contains(
+                "offsets(lines): 'lines' is not a source with offset ranges (a kafka source); these have them: events"
+            ),
+            "{e}"
+        );
+    }
+}
