@@ -550,3 +550,40 @@ async fn a_deleted_topic_is_skipped_until_it_is_back() {
 async fn a_deleted_topic_a_pattern_matched_is_skipped_until_it_is_back() {
     deleted_and_created_again(("topic_pattern", "go.*")).await;
 }
+
+/// A partition the source has no offset for once it has started (one added
+/// to the topic; tansu cannot add partitions, so here one missing from the
+/// position it resumed from) is read from its first record, although the
+/// source starts at the latest offsets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_unknown_after_the_start_is_read_from_its_first_record() {
+    let Some(server) = KafkaServer::start() else {
+        return;
+    };
+    server.create_topic("grows", 2);
+    server.produce("grows", &records("r", 4, 2));
+    let session = SessionContext::new();
+    let mut source = source_of(
+        &session,
+        "kafka",
+        None,
+        &[
+            ("brokers", &server.brokers()),
+            ("topics", "grows"),
+            ("starting_offsets", "latest"),
+        ],
+    )
+    .await
+    .unwrap();
+    source
+        .restore(&serde_json::json!({"offsets": {"grows": {"0": 2}}}))
+        .unwrap();
+    assert_eq!(
+        topics_and_values(&source.cut(1000).await.unwrap()),
+        vec![
+            ("grows".to_string(), "r1".to_string()),
+            ("grows".to_string(), "r3".to_string())
+        ],
+        "partition 1 (r1, r3) from its start; partition 0 from where it was"
+    );
+}
