@@ -95,10 +95,9 @@ impl OffsetStore {
         let StoreKind::Redis(url) = &self.kind else {
             return Err(Trouble::Fatal("not a redis store".into()));
         };
-        let shown_url = shown(url);
         let client = redis::Client::open(url.as_str())
-            .map_err(|e| Trouble::Fatal(format!("redis offset store {shown_url}: {e}")))?;
-        let url = shown_url;
+            .map_err(|e| Trouble::Fatal(format!("redis offset store {}: {e}", shown(url))))?;
+        let url = shown(url);
         let connection = tokio::time::timeout(ANSWER, client.get_multiplexed_async_connection())
             .await
             .map_err(|_| {
