@@ -2,8 +2,8 @@
 //! a broker down at the start or mid-stream (the batch waits and is read
 //! whole once it is back; no record lost or read twice), Redis down while
 //! offsets are stored (the job waits, and the offsets are there once it is
-//! back), and a job's offset ranges as SQL (`offsets(<source>)`) and as
-//! Rust (`foreach_batch_with_offsets`).
+//! back), a stop while the broker is away, and a job's offset ranges as
+//! SQL (`offsets(<source>)`) and as Rust (`foreach_batch_with_offsets`).
 
 mod common;
 #[path = "common/kafka_server.rs"]
