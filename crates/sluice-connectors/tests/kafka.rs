@@ -40,20 +40,34 @@ fn rows(batches: &[RecordBatch]) -> Vec<(i32, i64, String)> {
     out
 }
 
+/// A kafka source on `brokers` with `options`.
+async fn kafka(
+    session: &SessionContext,
+    brokers: &str,
+    options: &[(&str, &str)],
+) -> Box<dyn Source> {
+    let mut all = vec![("brokers", brokers)];
+    all.extend_from_slice(options);
+    source_of(session, "kafka", None, &all).await.unwrap()
+}
+
+/// Why a kafka source with `options` is refused when created.
+async fn refused(session: &SessionContext, options: &[(&str, &str)]) -> String {
+    let mut all = vec![("brokers", "127.0.0.1:1")];
+    all.extend_from_slice(options);
+    source_of(session, "kafka", None, &all)
+        .await
+        .unwrap_err()
+        .to_string()
+}
+
 async fn kafka_source(session: &SessionContext, brokers: &str) -> Box<dyn Source> {
-    source_of(
-        session,
-        "kafka",
-        None,
-        &[
-            ("brokers", brokers),
-            ("topics", "events"),
-            ("starting_offsets", "earliest"),
-            ("max_rows_per_partition", "1500"),
-        ],
-    )
-    .await
-    .unwrap()
+    let options = [
+        ("topics", "events"),
+        ("starting_offsets", "earliest"),
+        ("max_rows_per_partition", "1500"),
+    ];
+    kafka(session, brokers, &options).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,14 +129,7 @@ async fn a_missing_topic_is_named() {
         return;
     };
     let session = SessionContext::new();
-    let mut source = source_of(
-        &session,
-        "kafka",
-        None,
-        &[("brokers", &server.brokers()), ("topics", "nowhere")],
-    )
-    .await
-    .unwrap();
+    let mut source = kafka(&session, &server.brokers(), &[("topics", "nowhere")]).await;
     let e = source.cut(1000).await.unwrap_err().to_string();
     assert!(e.contains("topic 'nowhere'"), "{e}");
 }
@@ -135,14 +142,13 @@ async fn stored_source(
     more: &[(&str, &str)],
 ) -> Box<dyn Source> {
     let mut options = vec![
-        ("brokers", brokers),
         ("topics", topic),
         ("starting_offsets", "earliest"),
         ("max_rows_per_partition", "50"),
         ("group_id", "tracker"),
     ];
     options.extend_from_slice(more);
-    source_of(session, "kafka", None, &options).await.unwrap()
+    kafka(session, brokers, &options).await
 }
 
 /// Two batches are read and done (offsets stored), one more is read but
@@ -277,18 +283,8 @@ async fn the_sink_produces_what_the_source_reads() {
         let session = session.clone();
         let brokers = brokers.clone();
         async move {
-            let mut source = source_of(
-                &session,
-                "kafka",
-                None,
-                &[
-                    ("brokers", &brokers),
-                    ("topics", topic),
-                    ("starting_offsets", "earliest"),
-                ],
-            )
-            .await
-            .unwrap();
+            let options = [("topics", topic), ("starting_offsets", "earliest")];
+            let mut source = kafka(&session, &brokers, &options).await;
             let batches = source.cut(1000).await.unwrap();
             let b = &batches[0];
             let keys = b.column(0).as_string::<i32>();
@@ -351,18 +347,11 @@ async fn a_pattern_picks_up_topics_created_later() {
     server.create_topic("metrics", 1);
     server.produce("logs-a", &records("old", 3, 1));
     let session = SessionContext::new();
-    let mut source = source_of(
-        &session,
-        "kafka",
-        None,
-        &[
-            ("brokers", &server.brokers()),
-            ("topic_pattern", "logs-[a-z]"),
-            ("starting_offsets", "latest"),
-        ],
-    )
-    .await
-    .unwrap();
+    let options = [
+        ("topic_pattern", "logs-[a-z]"),
+        ("starting_offsets", "latest"),
+    ];
+    let mut source = kafka(&session, &server.brokers(), &options).await;
     assert_eq!(topics_and_values(&source.cut(1000).await.unwrap()), vec![]);
     server.produce("logs-a", &records("a", 3, 1));
     server.produce("logs-a-old", &records("old", 3, 1));
@@ -377,29 +366,13 @@ async fn a_pattern_picks_up_topics_created_later() {
         topics_and_values(&source.cut(2000).await.unwrap()),
         expected
     );
-    let e = source_of(
-        &session,
-        "kafka",
-        None,
-        &[("brokers", "127.0.0.1:1"), ("topic_pattern", "logs-(")],
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let e = refused(&session, &[("topic_pattern", "logs-(")]).await;
     assert!(
         e.contains("topic_pattern 'logs-(' is not a regular expression"),
         "{e}"
     );
     // Unbalanced, although it would parse once wrapped in `^(?:...)$`.
-    let e = source_of(
-        &session,
-        "kafka",
-        None,
-        &[("brokers", "127.0.0.1:1"), ("topic_pattern", "a)|(b")],
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let e = refused(&session, &[("topic_pattern", "a)|(b")]).await;
     assert!(e.contains("is not a regular expression"), "{e}");
 }
 
@@ -471,19 +444,7 @@ async fn json_values_decode_into_declared_columns() {
         vec![(0, 1, "/a"), (2, 3, "/c")]
     );
 
-    let e = source_of(
-        &session,
-        "kafka",
-        None,
-        &[
-            ("brokers", "127.0.0.1:1"),
-            ("topics", "clicks"),
-            ("format", "csv"),
-        ],
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let e = refused(&session, &[("topics", "clicks"), ("format", "csv")]).await;
     assert!(
         e.contains("format 'csv' decodes each value into declared columns: declare them"),
         "{e}"
@@ -501,18 +462,8 @@ async fn deleted_and_created_again(what: (&str, &str)) {
     server.create_topic("goes", 1);
     server.produce("goes", &records("before", 3, 1));
     let session = SessionContext::new();
-    let mut source = source_of(
-        &session,
-        "kafka",
-        None,
-        &[
-            ("brokers", &server.brokers()),
-            what,
-            ("starting_offsets", "latest"),
-        ],
-    )
-    .await
-    .unwrap();
+    let options = [what, ("starting_offsets", "latest")];
+    let mut source = kafka(&session, &server.brokers(), &options).await;
     assert_eq!(topics_and_values(&source.cut(1000).await.unwrap()), vec![]);
     server.produce("goes", &records("g", 5, 1));
     assert_eq!(
@@ -563,18 +514,8 @@ async fn a_partition_unknown_after_the_start_is_read_from_its_first_record() {
     server.create_topic("grows", 2);
     server.produce("grows", &records("r", 4, 2));
     let session = SessionContext::new();
-    let mut source = source_of(
-        &session,
-        "kafka",
-        None,
-        &[
-            ("brokers", &server.brokers()),
-            ("topics", "grows"),
-            ("starting_offsets", "latest"),
-        ],
-    )
-    .await
-    .unwrap();
+    let options = [("topics", "grows"), ("starting_offsets", "latest")];
+    let mut source = kafka(&session, &server.brokers(), &options).await;
     source
         .restore(&serde_json::json!({"offsets": {"grows": {"0": 2}}}))
         .unwrap();

@@ -38,15 +38,24 @@ fn values(batches: &[RecordBatch]) -> Vec<String> {
         .collect()
 }
 
-/// Cuts batch `t` on another task; returns the source and the rows.
-fn cut_later(
+/// Cuts batch `t` while the broker is down: the cut is still waiting 2 s
+/// later; the broker is started again, and the cut's rows returned.
+async fn cut_while_down(
+    server: &mut KafkaServer,
     mut source: Box<dyn Source>,
     t: i64,
-) -> tokio::task::JoinHandle<(Box<dyn Source>, Vec<String>)> {
-    tokio::spawn(async move {
+) -> (Box<dyn Source>, Vec<String>) {
+    let waiting = tokio::spawn(async move {
         let rows = values(&source.cut(t).await.unwrap());
         (source, rows)
-    })
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the batch waits while the broker is down"
+    );
+    server.restart();
+    waiting.await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,28 +85,14 @@ async fn a_broker_down_at_the_start_or_mid_stream_makes_the_batch_wait() {
     let mut seen = Vec::new();
 
     // Down at the start: the first batch waits for the broker.
-    let waiting = cut_later(source, 1000);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(
-        !waiting.is_finished(),
-        "the batch waits while the broker is down"
-    );
-    server.restart();
-    let (mut source, rows) = waiting.await.unwrap();
+    let (mut source, rows) = cut_while_down(&mut server, source, 1000).await;
     assert_eq!(rows.len(), 80, "40 of each partition");
     seen.extend(rows);
     seen.extend(values(&source.cut(2000).await.unwrap()));
 
     // Down mid-stream: the same.
     server.stop();
-    let waiting = cut_later(source, 3000);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(
-        !waiting.is_finished(),
-        "the batch waits while the broker is down"
-    );
-    server.restart();
-    let (mut source, rows) = waiting.await.unwrap();
+    let (mut source, rows) = cut_while_down(&mut server, source, 3000).await;
     assert_eq!(rows.len(), 40, "the last 20 of each partition");
     seen.extend(rows);
     assert!(values(&source.cut(4000).await.unwrap()).is_empty());

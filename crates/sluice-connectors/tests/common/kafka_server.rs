@@ -10,16 +10,17 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::outside::{free_port, present, wait_for_port};
+use crate::outside::{Daemon, present};
 
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 pub struct KafkaServer {
-    dir: tempfile::TempDir,
+    /// Dropped first: the broker stops before its storage goes.
+    daemon: Daemon,
     bin: PathBuf,
-    child: Child,
-    pub port: u16,
+    port: u16,
+    _dir: tempfile::TempDir,
 }
 
 fn tansu() -> Option<PathBuf> {
@@ -78,30 +79,27 @@ impl KafkaServer {
         }
         let bin = bin?;
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let child = spawn(&bin, dir.path(), port);
-        let server = KafkaServer {
-            dir,
+        let (spawn_bin, storage) = (bin.clone(), dir.path().to_path_buf());
+        let daemon = Daemon::start("tansu", Duration::from_secs(30), move |port| {
+            spawn(&spawn_bin, &storage, port)
+        });
+        Some(KafkaServer {
+            port: daemon.port,
+            daemon,
             bin,
-            child,
-            port,
-        };
-        wait_for_port(port, "tansu", Duration::from_secs(30));
-        Some(server)
+            _dir: dir,
+        })
     }
 
     /// Stops the broker (as a crash would); [`KafkaServer::restart`] brings
     /// it back with what it had.
     pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.daemon.stop();
     }
 
     /// Starts the broker again on the same port and storage.
     pub fn restart(&mut self) {
-        self.stop();
-        self.child = spawn(&self.bin, self.dir.path(), self.port);
-        wait_for_port(self.port, "tansu", Duration::from_secs(30));
+        self.daemon.restart();
     }
 
     pub fn brokers(&self) -> String {
@@ -158,12 +156,5 @@ impl KafkaServer {
         producer
             .flush(Duration::from_secs(30))
             .unwrap_or_else(|e| panic!("producing to {topic}: {e}"));
-    }
-}
-
-impl Drop for KafkaServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -7,11 +7,10 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::outside::{free_port, present, wait_for_port};
+use crate::outside::{Daemon, present};
 
 pub struct RedisServer {
-    child: Child,
-    pub port: u16,
+    daemon: Daemon,
 }
 
 fn spawn(port: u16) -> Child {
@@ -39,19 +38,14 @@ impl RedisServer {
         ) {
             return None;
         }
-        let port = free_port();
-        let server = RedisServer {
-            child: spawn(port),
-            port,
-        };
-        wait_for_port(port, "redis-server", Duration::from_secs(10));
-        Some(server)
+        Some(RedisServer {
+            daemon: Daemon::start("redis-server", Duration::from_secs(10), spawn),
+        })
     }
 
     /// Stops the server (what it held is gone: no persistence).
     pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.daemon.stop();
     }
 
     /// Freezes the server (`SIGSTOP`): connections are accepted and nothing
@@ -67,7 +61,7 @@ impl RedisServer {
     fn signal(&self, which: &str) {
         let ok = Command::new("kill")
             .arg(which)
-            .arg(self.child.id().to_string())
+            .arg(self.daemon.pid().to_string())
             .status()
             .unwrap();
         assert!(ok.success(), "kill {which}");
@@ -75,19 +69,10 @@ impl RedisServer {
 
     /// Starts the server again, empty, on the same port.
     pub fn restart(&mut self) {
-        self.stop();
-        self.child = spawn(self.port);
-        wait_for_port(self.port, "redis-server", Duration::from_secs(10));
+        self.daemon.restart();
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        format!("redis://127.0.0.1:{}", self.daemon.port)
     }
 }
