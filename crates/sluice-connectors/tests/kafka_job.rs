@@ -103,6 +103,18 @@ async fn a_broker_down_at_the_start_or_mid_stream_makes_the_batch_wait() {
     assert_eq!(seen, expected, "every record once");
 }
 
+/// A context with 1-second batches on the simulated clock, `script` run.
+async fn job(script: &str) -> StreamingContext {
+    let ssc = StreamingContext::with_registry(
+        SessionContext::new(),
+        Duration::from_secs(1),
+        sluice_connectors::registry(),
+    );
+    ssc.set_clock(ClockChoice::Simulated);
+    ssc.sql(script).await.unwrap();
+    ssc
+}
+
 /// A batch's time, values, and when it was written.
 type Written = (i64, Vec<String>, Instant);
 
@@ -114,19 +126,12 @@ async fn redis_job(
     batches: u64,
     on_batch: impl Fn(i64) + Send + Sync + 'static,
 ) -> Vec<Written> {
-    let ssc = StreamingContext::with_registry(
-        SessionContext::new(),
-        Duration::from_secs(1),
-        sluice_connectors::registry(),
-    );
-    ssc.set_clock(ClockChoice::Simulated);
-    ssc.sql(&format!(
+    let ssc = job(&format!(
         "CREATE SOURCE events WITH (connector = 'kafka', brokers = '{brokers}', topics = 'events',
            starting_offsets = 'earliest', max_rows_per_partition = 20, group_id = 'g',
            offset_store = 'redis', redis = '{redis}')"
     ))
-    .await
-    .unwrap();
+    .await;
     let got: Arc<Mutex<Vec<Written>>> = Arc::default();
     let sink = Arc::clone(&got);
     ssc.foreach_batch("events", move |t, batches| {
@@ -236,13 +241,7 @@ async fn each_batchs_offset_ranges_in_sql_and_in_rust() {
     };
     server.create_topic("events", 3);
     server.produce("events", &records("v", 300, 3));
-    let ssc = StreamingContext::with_registry(
-        SessionContext::new(),
-        Duration::from_secs(1),
-        sluice_connectors::registry(),
-    );
-    ssc.set_clock(ClockChoice::Simulated);
-    ssc.sql(&format!(
+    let ssc = job(&format!(
         "CREATE SOURCE events WITH (connector = 'kafka', brokers = '{}', topics = 'events',
            starting_offsets = 'earliest', max_rows_per_partition = 40);
          CREATE STREAM per_partition AS
@@ -254,8 +253,7 @@ async fn each_batchs_offset_ranges_in_sql_and_in_rust() {
          CREATE STREAM doubled AS SELECT value * 2 AS v FROM ticks;",
         server.brokers()
     ))
-    .await
-    .unwrap();
+    .await;
     type Seen = Arc<Mutex<Vec<(i64, Vec<OffsetRange>)>>>;
     let in_sql: Seen = Arc::default();
     let in_rust: Seen = Arc::default();
@@ -359,18 +357,11 @@ async fn a_stop_ends_the_wait_for_a_broker() {
     };
     server.create_topic("events", 1);
     server.stop();
-    let ssc = StreamingContext::with_registry(
-        SessionContext::new(),
-        Duration::from_secs(1),
-        sluice_connectors::registry(),
-    );
-    ssc.set_clock(ClockChoice::Simulated);
-    ssc.sql(&format!(
+    let ssc = job(&format!(
         "CREATE SOURCE events WITH (connector = 'kafka', brokers = '{}', topics = 'events')",
         server.brokers()
     ))
-    .await
-    .unwrap();
+    .await;
     ssc.foreach_batch("events", |_, _| async { Ok(()) })
         .await
         .unwrap();
