@@ -83,6 +83,9 @@ pub struct SinkNode {
     /// Its `WITH (...)` options as written (empty for Rust-made sinks).
     pub options: String,
     pub sink: SharedSink,
+    /// The sources it reads, itself or through streams (set by
+    /// `find_needed`): whose offset ranges it gets.
+    sources: Vec<String>,
 }
 
 /// The rows of one batch, cut from every source.
@@ -435,6 +438,7 @@ impl Engine {
             connector: connector.to_string(),
             options: String::new(),
             sink: Arc::new(Mutex::new(sink)),
+            sources: Vec::new(),
         });
         self.find_needed();
         Ok(())
@@ -484,6 +488,14 @@ impl Engine {
             }
         }
         self.needed = (0..self.streams.len()).filter(|&i| needed[i]).collect();
+        let sources: Vec<Vec<String>> = self
+            .sinks
+            .iter()
+            .map(|s| self.sources_under(&s.from))
+            .collect();
+        for (sink, sources) in self.sinks.iter_mut().zip(sources) {
+            sink.sources = sources;
+        }
     }
 
     /// Removes the source, stream or sink `name` (its table too). Refused,
@@ -626,15 +638,13 @@ impl Engine {
                 if slot.is_absent() {
                     return None;
                 }
-                // The ranges of the sources it reads, through any streams.
-                let read = self.sources_under(&s.from);
                 Some(SinkWrite {
                     name: s.name.clone(),
                     sink: Arc::clone(&s.sink),
                     contents: slot.get(),
                     offsets: offsets
                         .iter()
-                        .filter(|(n, _)| read.contains(n))
+                        .filter(|(n, _)| s.sources.contains(n))
                         .flat_map(|(_, r)| r.iter().cloned())
                         .collect(),
                 })
