@@ -95,6 +95,8 @@ pub struct CutBatch {
     /// runs).
     pub inputs: Vec<(String, Vec<RecordBatch>)>,
     pub cut_at: Instant,
+    /// How long the sources took to cut it.
+    pub input_time: Duration,
     /// `cut_at` on the wall clock (ms since the Unix epoch).
     pub cut_at_ms: i64,
     /// Each source's position after this cut, by name (only with a
@@ -142,6 +144,7 @@ impl Engine {
     ) -> Self {
         let offsets = Arc::new(OffsetsFunction::default());
         session.register_udtf(crate::offsets::FUNCTION, Arc::clone(&offsets) as _);
+        crate::split::register(&session);
         Self {
             session,
             offsets,
@@ -762,6 +765,7 @@ impl BatchOutputs {
     pub async fn write(
         self,
         scheduling_delay: Duration,
+        input_time: Duration,
         started: Instant,
         submission_time_ms: i64,
         processing_start_ms: i64,
@@ -791,6 +795,7 @@ impl BatchOutputs {
             output_rows,
             scheduling_delay,
             processing_time: started.elapsed(),
+            input_time,
             submission_time_ms,
             processing_start_ms,
             processing_end_ms: crate::metrics::wall_clock_ms(),

@@ -58,6 +58,11 @@ pub struct BatchInfo {
     /// From being cut to starting to run (batches queue when processing falls behind).
     pub scheduling_delay: Duration,
     pub processing_time: Duration,
+    /// How long the sources took to cut the batch (reading its input: a
+    /// replay file, a Kafka fetch). The cut comes before submission, so this
+    /// is in neither `scheduling_delay` nor `processing_time`; on a simulated
+    /// clock the next batch is cut while this one runs.
+    pub input_time: Duration,
     /// Wall-clock times (ms since the Unix epoch): cut from the sources
     /// (Spark's submission time), started, ended.
     pub submission_time_ms: i64,

@@ -123,15 +123,18 @@ impl StreamPlan {
     }
 }
 
-/// Plans `logical` with `partitions` target partitions and no dynamic filters.
+/// Plans `logical` with `partitions` target partitions and no dynamic filters;
+/// an unnest of a lone list column becomes a zero-copy slice
+/// ([`crate::flatten`]).
 pub(crate) async fn physical_plan(
     session: &SessionContext,
     logical: &LogicalPlan,
     partitions: usize,
 ) -> DFResult<Arc<dyn ExecutionPlan>> {
-    stream_state(session, partitions)
+    let plan = stream_state(session, partitions)
         .create_physical_plan(logical)
-        .await
+        .await?;
+    crate::flatten::flatten_unnests(plan)
 }
 
 /// A copy of the session's state (sharing its catalog) with the settings

@@ -30,46 +30,92 @@
 
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use std::fmt::Write as _;
+
+use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray, StringViewArray};
+use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 /// Spark's separator line: 43 dashes.
 pub const DASHES: &str = "-------------------------------------------";
 
+/// How NULL prints.
+const NULL: &str = "null";
+
 fn format_options() -> FormatOptions<'static> {
-    FormatOptions::default().with_null("null")
+    FormatOptions::default().with_null(NULL)
 }
 
-/// Renders up to `limit` rows the way Spark prints a row: a value, or `(a,b,c)`.
-pub fn spark_rows(batches: &[RecordBatch], limit: usize) -> Result<Vec<String>, ArrowError> {
+/// One column's values as text: strings and integers written straight
+/// into the output, any other type through arrow's formatter.
+enum Cells<'a> {
+    Text(&'a StringArray),
+    View(&'a StringViewArray),
+    Int(&'a Int64Array),
+    Formatted(ArrayFormatter<'a>),
+}
+
+impl<'a> Cells<'a> {
+    fn new(column: &'a dyn Array, options: &FormatOptions<'a>) -> Result<Self, ArrowError> {
+        Ok(match column.data_type() {
+            DataType::Utf8 => Cells::Text(column.as_string::<i32>()),
+            DataType::Utf8View => Cells::View(column.as_string_view()),
+            DataType::Int64 => Cells::Int(column.as_primitive::<Int64Type>()),
+            _ => Cells::Formatted(ArrayFormatter::try_new(column, options)?),
+        })
+    }
+
+    fn write(&self, row: usize, out: &mut String) -> Result<(), ArrowError> {
+        match self {
+            Cells::Text(a) if a.is_valid(row) => out.push_str(a.value(row)),
+            Cells::View(a) if a.is_valid(row) => out.push_str(a.value(row)),
+            Cells::Int(a) if a.is_valid(row) => {
+                let _ = write!(out, "{}", a.value(row));
+            }
+            Cells::Text(_) | Cells::View(_) | Cells::Int(_) => out.push_str(NULL),
+            Cells::Formatted(f) => f.value(row).write(out)?,
+        }
+        Ok(())
+    }
+}
+
+/// Appends up to `limit` rows to `out` the way Spark prints a row (a value,
+/// or `(a,b,c)`), each ending in a newline; returns how many. Written in
+/// place: no string per row or cell.
+pub fn push_spark_rows(
+    batches: &[RecordBatch],
+    limit: usize,
+    out: &mut String,
+) -> Result<usize, ArrowError> {
     let options = format_options();
-    let mut out = Vec::new();
+    let mut written = 0;
     for batch in batches {
-        if out.len() >= limit {
+        if written >= limit {
             break;
         }
-        let formatters = batch
+        let columns = batch
             .columns()
             .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .map(|c| Cells::new(c.as_ref(), &options))
             .collect::<Result<Vec<_>, _>>()?;
-        let take = (limit - out.len()).min(batch.num_rows());
+        let take = (limit - written).min(batch.num_rows());
+        let wide = columns.len() != 1;
         for row in 0..take {
-            let line = if formatters.len() == 1 {
-                formatters[0].value(row).to_string()
-            } else {
-                let cells: Vec<String> = formatters
-                    .iter()
-                    .map(|f| f.value(row).to_string())
-                    .collect();
-                format!("({})", cells.join(","))
-            };
-            out.push(line);
+            if wide {
+                out.push('(');
+            }
+            for (i, cells) in columns.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                cells.write(row, out)?;
+            }
+            out.push_str(if wide { ")\n" } else { "\n" });
         }
+        written += take;
     }
-    Ok(out)
+    Ok(written)
 }
 
 /// The header Spark prints before a batch's rows.
@@ -83,13 +129,9 @@ pub fn spark_print(
     batches: &[RecordBatch],
     n: usize,
 ) -> Result<String, ArrowError> {
-    let rows = spark_rows(batches, n.saturating_add(1))?;
     let mut text = spark_header(batch_time);
-    for row in rows.iter().take(n) {
-        text.push_str(row);
-        text.push('\n');
-    }
-    if rows.len() > n {
+    push_spark_rows(batches, n, &mut text)?;
+    if batches.iter().map(|b| b.num_rows()).sum::<usize>() > n {
         text.push_str("...\n");
     }
     text.push('\n');
@@ -190,10 +232,9 @@ mod tests {
             ),
         ])
         .unwrap();
-        assert_eq!(
-            spark_rows(&[b], 10).unwrap(),
-            vec!["(1,null,1.0)", "(null,x y,2.5)"]
-        );
+        let mut text = String::new();
+        assert_eq!(push_spark_rows(&[b.clone(), b], 3, &mut text).unwrap(), 3);
+        assert_eq!(text, "(1,null,1.0)\n(null,x y,2.5)\n(1,null,1.0)\n");
     }
 
     #[test]

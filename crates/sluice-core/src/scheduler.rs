@@ -74,6 +74,7 @@ pub async fn generate(
 }
 
 async fn cut_sources(t: i64, sources: &SourceHandles, record_positions: bool) -> Result<CutBatch> {
+    let began = Instant::now();
     let mut inputs = Vec::with_capacity(sources.len());
     let mut positions = Vec::with_capacity(sources.len());
     let mut offset_ranges = Vec::new();
@@ -102,6 +103,7 @@ async fn cut_sources(t: i64, sources: &SourceHandles, record_positions: bool) ->
         batch_time: t,
         inputs,
         cut_at: Instant::now(),
+        input_time: began.elapsed(),
         cut_at_ms: crate::metrics::wall_clock_ms(),
         positions,
         offset_ranges,
@@ -214,7 +216,7 @@ pub async fn process(
         let started = Instant::now();
         let started_ms = crate::metrics::wall_clock_ms();
         let scheduling_delay = started.saturating_duration_since(cut.cut_at);
-        let (t, cut_at_ms) = (cut.batch_time, cut.cut_at_ms);
+        let (t, cut_at_ms, input_time) = (cut.batch_time, cut.cut_at_ms, cut.input_time);
         let positions = std::mem::take(&mut cut.positions);
         metrics.tell(|l| l.on_batch_started(t));
         // Streams run under the engine lock; sinks are written after it is
@@ -223,7 +225,7 @@ pub async fn process(
         let info = match outputs {
             Ok(outputs) => {
                 outputs
-                    .write(scheduling_delay, started, cut_at_ms, started_ms)
+                    .write(scheduling_delay, input_time, started, cut_at_ms, started_ms)
                     .await
             }
             Err(e) => Err(e),

@@ -12,7 +12,7 @@
 use arrow::array::RecordBatch;
 use async_trait::async_trait;
 use datafusion::prelude::SessionContext;
-use sluice_core::render::spark_rows;
+use sluice_core::render::push_spark_rows;
 use sluice_core::sink::{Sink, SinkContext, SinkFactory, SinkSpec};
 use sluice_core::{Result, SluiceError};
 
@@ -65,10 +65,7 @@ impl Sink for TextSink {
         let dir = batch_dir_name(&self.prefix, self.suffix.as_deref(), batch_time);
         let location = resolve(&self.session, &dir)?;
         let mut text = String::new();
-        for row in spark_rows(batches, usize::MAX)? {
-            text.push_str(&row);
-            text.push('\n');
-        }
+        push_spark_rows(batches, usize::MAX, &mut text)?;
         let put = |name: &'static str, body: Vec<u8>| location.put_whole(name, body);
         let fail = |e: object_store::Error| SluiceError::Sink {
             name: self.name.clone(),
