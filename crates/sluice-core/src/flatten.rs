@@ -44,7 +44,7 @@ pub fn flatten_unnests(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Execution
         let input = unnest.input().schema();
         let flat = matches!(unnest.list_column_indices(), [l] if l.depth == 1 && l.index_in_input_schema == 0)
             && unnest.struct_column_indices().is_empty()
-            && unnest.options().recursions.is_empty()
+            && unnest.options().recursions.iter().all(|r| r.depth == 1)
             && input.fields().len() == 1
             && matches!(input.field(0).data_type(), DataType::List(_))
             && unnest.schema().fields().len() == 1;

@@ -1,0 +1,570 @@
+//! sluice side by side with Spark Streaming on the same machine, in one run.
+//!
+//! ```text
+//! cargo bench -p sluice-benches --bench spark                      # every workload, both engines
+//! cargo bench -p sluice-benches --bench spark -- wordcount tiny    # some workloads
+//! cargo bench -p sluice-benches --bench spark -- --no-spark        # sluice and the baselines only
+//! ```
+//!
+//! 1. Writes the input batches once, as files (`target/spark-bench/data/<workload>/batch-NNNN.txt`).
+//! 2. Runs each workload in sluice: the SQL script `benches/spark/<workload>.sql`, a `replay`
+//!    source over those files (one file per batch), the simulated clock, a `text` sink.
+//!    A batch's time is the engine's own: reading its file (`BatchInfo::input_time`) plus
+//!    processing it (`BatchInfo::processing_time`: every stream, the sink's file written).
+//! 3. For word count, the references on the same files: a hand-written single-thread Rust
+//!    loop (read, split, `HashMap`, write) and DataFusion running the same SQL directly.
+//! 4. Runs the same workloads in Spark's DStream API (`benches/spark/dstream.py`: PySpark from
+//!    PyPI in a venv, `queueStream` of one `textFile` RDD per batch, `local[2]`, its
+//!    StreamingListener's processing time per batch, `saveAsTextFiles`).
+//! 5. Checks that every engine wrote the same rows for every batch, and prints the table of
+//!    per-batch min / median / max, rows/s and Spark ÷ sluice (also written to
+//!    `target/spark-bench/results.md`).
+//!
+//! The venv is `$SLUICE_SPARK_VENV` (default `~/.cache/sluice/spark-venv`); it is created,
+//! and `pyspark==4.3.0` installed into it, when it lacks pyspark. Java 17 must be on the PATH.
+
+mod common;
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::datasource::MemTable;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sluice_connectors::replay::{lines_batch, text_schema};
+use sluice_connectors::words::WordsSource;
+use sluice_core::{ClockChoice, StreamingContext};
+
+use common::{Stats, ms, session, stats};
+
+const PYSPARK: &str = "pyspark==4.3.0";
+const VOCABULARY: usize = 100_000;
+const STATE_KEYS: usize = 1_000_000;
+
+/// One workload: its input, and which batches are timed.
+struct Workload {
+    name: &'static str,
+    /// The sluice script (`benches/spark/<script>.sql`).
+    script: &'static str,
+    interval: Duration,
+    /// Input lines per timed batch.
+    lines: usize,
+    batches: usize,
+    /// Batches before the timed ones (JIT warm-up for Spark, a window filling).
+    untimed: usize,
+    what: &'static str,
+}
+
+const WORKLOADS: [Workload; 5] = [
+    Workload {
+        name: "wordcount",
+        script: "wordcount",
+        interval: Duration::from_secs(1),
+        lines: 200_000,
+        batches: 13,
+        untimed: 3,
+        what: "word count per batch, 200k lines of 2 words (Zipf over 100k words)",
+    },
+    Workload {
+        name: "window",
+        script: "window",
+        interval: Duration::from_secs(1),
+        lines: 100_000,
+        batches: 40,
+        untimed: 30,
+        what: "reduceByKeyAndWindow with inverse, window 30 batches, slide 1; 100k lines of 2 words",
+    },
+    Workload {
+        name: "state",
+        script: "state",
+        interval: Duration::from_secs(1),
+        lines: 100_000,
+        batches: 12,
+        untimed: 2,
+        what: "updateStateByKey running count, 1M keys in state, 100k keys per batch",
+    },
+    Workload {
+        name: "blacklist",
+        script: "blacklist",
+        interval: Duration::from_secs(1),
+        lines: 200_000,
+        batches: 13,
+        untimed: 3,
+        what: "blacklist left join (1,000 words) and filter, 200k lines per batch",
+    },
+    Workload {
+        name: "tiny",
+        script: "wordcount",
+        interval: Duration::from_millis(250),
+        lines: 10,
+        batches: 60,
+        untimed: 10,
+        what: "per-batch floor: word count on 10-line batches",
+    },
+];
+
+fn bench_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("spark")
+}
+
+fn work_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("target")
+        .join("spark-bench")
+}
+
+fn batch_file(dir: &Path, i: usize) -> PathBuf {
+    dir.join(format!("batch-{i:04}.txt"))
+}
+
+fn write_lines(path: &Path, lines: impl Iterator<Item = String>) {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
+    for line in lines {
+        writeln!(out, "{line}").expect("write");
+    }
+    out.flush().expect("flush");
+}
+
+fn write_words_batch(path: &Path, source: &WordsSource, i: usize) {
+    let batch = source.generate(i as i64 * 1000).expect("generate");
+    let values = batch
+        .column(0)
+        .as_any()
+        .downcast_ref::<arrow::array::StringArray>()
+        .expect("text");
+    write_lines(path, values.iter().map(|v| v.unwrap_or("").to_string()));
+}
+
+/// Writes the workload's input files (the same for every engine).
+fn generate(w: &Workload, data: &Path) {
+    let dir = data.join(w.name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("data dir");
+    let vocabulary: Vec<String> = (0..VOCABULARY).map(|i| format!("w{i}")).collect();
+    match w.name {
+        "state" => {
+            // Batch 1 puts every key in state; then random keys over the whole state.
+            write_lines(&batch_file(&dir, 1), (0..STATE_KEYS).map(|k| k.to_string()));
+            let mut rng = StdRng::seed_from_u64(17);
+            for i in 2..=w.batches {
+                let keys: Vec<String> = (0..w.lines)
+                    .map(|_| rng.random_range(0..STATE_KEYS).to_string())
+                    .collect();
+                write_lines(&batch_file(&dir, i), keys.into_iter());
+            }
+        }
+        "blacklist" => {
+            // 1,000 of the most frequent words; every other one flagged.
+            write_lines(
+                &data.join("blacklist.csv"),
+                (0..1000).map(|i| format!("w{},{}", i * 3, i % 2 == 0)),
+            );
+            let source = WordsSource::new(23, w.lines, 1, vocabulary, Some(1.0)).expect("words");
+            for i in 1..=w.batches {
+                let batch = source.generate(i as i64 * 1000).expect("generate");
+                let words = batch
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::StringArray>()
+                    .expect("text");
+                let first = (i - 1) * w.lines;
+                write_lines(
+                    &batch_file(&dir, i),
+                    words
+                        .iter()
+                        .enumerate()
+                        .map(|(n, word)| format!("{} {}", first + n, word.unwrap_or(""))),
+                );
+            }
+        }
+        _ => {
+            let source = WordsSource::new(7, w.lines, 2, vocabulary, Some(1.0)).expect("words");
+            for i in 1..=w.batches {
+                write_words_batch(&batch_file(&dir, i), &source, i);
+            }
+        }
+    }
+}
+
+/// One engine's timings for one workload.
+struct Measured {
+    engine: String,
+    times: Vec<Duration>,
+}
+
+/// Runs the workload's script in sluice; per batch: reading + processing.
+async fn run_sluice(w: &Workload, work: &Path) -> Measured {
+    let out = work.join("out").join("sluice").join(w.name);
+    let _ = std::fs::remove_dir_all(&out);
+    let script = std::fs::read_to_string(bench_dir().join(format!("{}.sql", w.script)))
+        .expect("script")
+        .replace("{data}", &work.join("data").join(w.name).to_string_lossy())
+        .replace(
+            "{blacklist}",
+            &work.join("data").join("blacklist.csv").to_string_lossy(),
+        )
+        .replace("{out}", &out.to_string_lossy());
+    let ssc = StreamingContext::with_registry(session(), w.interval, sluice_connectors::registry());
+    ssc.sql(&script).await.expect("script");
+    ssc.set_clock(ClockChoice::Simulated);
+    ssc.set_max_batches(w.batches as u64);
+    ssc.start().await.expect("start");
+    ssc.await_termination().await.expect("run");
+    let infos = ssc.batch_infos();
+    assert_eq!(infos.len(), w.batches, "sluice ran every batch");
+    Measured {
+        engine: "sluice".into(),
+        times: infos
+            .iter()
+            .map(|b| b.input_time + b.processing_time)
+            .collect(),
+    }
+}
+
+/// Writes rows as the text sink does: `(a,b)` per line, in `batch-<ms>/part-00000`.
+fn write_batch_output(out: &Path, i: usize, text: &str) {
+    let dir = out.join(format!("batch-{}", i * 1000));
+    std::fs::create_dir_all(&dir).expect("out dir");
+    std::fs::write(dir.join("part-00000"), text).expect("write");
+}
+
+/// The hardware reference: one thread reads each batch file, splits it, counts
+/// words in a `HashMap` and writes the counts.
+fn run_loop(w: &Workload, work: &Path) -> Measured {
+    let data = work.join("data").join(w.name);
+    let out = work.join("out").join("loop").join(w.name);
+    let _ = std::fs::remove_dir_all(&out);
+    let mut times = Vec::with_capacity(w.batches);
+    for i in 1..=w.batches {
+        let started = Instant::now();
+        let text = std::fs::read_to_string(batch_file(&data, i)).expect("read");
+        let mut counts: HashMap<&str, u64> = HashMap::new();
+        for line in text.lines() {
+            for word in line.split(' ') {
+                *counts.entry(word).or_insert(0) += 1;
+            }
+        }
+        let mut rendered = String::with_capacity(counts.len() * 16);
+        for (word, n) in &counts {
+            let _ = writeln!(rendered, "({word},{n})");
+        }
+        write_batch_output(&out, i, &rendered);
+        times.push(started.elapsed());
+    }
+    Measured {
+        engine: "hand-written Rust loop, 1 thread".into(),
+        times,
+    }
+}
+
+/// DataFusion directly: each batch file read into Arrow (as the replay source
+/// does), registered as a 2-partition table, the same SQL planned and run,
+/// the rows written as the text sink writes them.
+async fn run_datafusion(w: &Workload, work: &Path) -> Measured {
+    let data = work.join("data").join(w.name);
+    let out = work.join("out").join("datafusion").join(w.name);
+    let _ = std::fs::remove_dir_all(&out);
+    let query = "SELECT word, count(*) AS n FROM (SELECT unnest(string_to_array(value, ' ')) AS word FROM lines) GROUP BY word";
+    let ctx = session();
+    let schema = text_schema();
+    let mut times = Vec::with_capacity(w.batches);
+    for i in 1..=w.batches {
+        let started = Instant::now();
+        let text = std::fs::read_to_string(batch_file(&data, i)).expect("read");
+        let batch = lines_batch(&schema, text).expect("lines");
+        let half = batch.num_rows() / 2;
+        let parts = vec![
+            vec![batch.slice(0, half)],
+            vec![batch.slice(half, batch.num_rows() - half)],
+        ];
+        let _ = ctx.deregister_table("lines");
+        ctx.register_table(
+            "lines",
+            Arc::new(MemTable::try_new(Arc::clone(&schema), parts).expect("table")),
+        )
+        .expect("register");
+        let rows = ctx
+            .sql(query)
+            .await
+            .expect("plan")
+            .collect()
+            .await
+            .expect("run");
+        let mut rendered = String::new();
+        sluice_core::render::push_spark_rows(&rows, usize::MAX, &mut rendered).expect("render");
+        write_batch_output(&out, i, &rendered);
+        times.push(started.elapsed());
+    }
+    Measured {
+        engine: "DataFusion directly, same SQL".into(),
+        times,
+    }
+}
+
+/// The venv's python, with pyspark installed in it (installed now if missing).
+fn spark_python() -> PathBuf {
+    let venv = std::env::var_os("SLUICE_SPARK_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            home.join(".cache").join("sluice").join("spark-venv")
+        });
+    let python = venv.join("bin").join("python");
+    let has_pyspark = |p: &Path| {
+        Command::new(p)
+            .args(["-c", "import pyspark"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !has_pyspark(&python) {
+        eprintln!("installing {PYSPARK} into {}", venv.display());
+        let made = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv)
+            .status()
+            .expect("python3 -m venv");
+        assert!(made.success(), "python3 -m venv {} failed", venv.display());
+        let pip = Command::new(venv.join("bin").join("pip"))
+            .args(["install", "--quiet", PYSPARK])
+            .status()
+            .expect("pip");
+        assert!(pip.success(), "pip install {PYSPARK} failed");
+    }
+    python
+}
+
+/// Runs the workloads in Spark Streaming; per batch, the listener's processing time.
+fn run_spark(names: &[&str], work: &Path) -> HashMap<String, Measured> {
+    let python = spark_python();
+    let status = Command::new(&python)
+        .arg(bench_dir().join("dstream.py"))
+        .arg(work)
+        .arg(names.join(","))
+        .env("SPARK_LOCAL_IP", "127.0.0.1")
+        .env("PYSPARK_PYTHON", &python)
+        .env("PYTHONWARNINGS", "ignore::FutureWarning")
+        .status()
+        .expect("spark");
+    assert!(status.success(), "the Spark side failed: {status}");
+    names
+        .iter()
+        .map(|name| {
+            let path = work.join("out").join("spark").join(format!("{name}.json"));
+            let json: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).expect("spark times"))
+                    .expect("json");
+            let times = json["times_ms"]
+                .as_array()
+                .expect("times")
+                .iter()
+                .map(|t| Duration::from_millis(t.as_u64().expect("ms")))
+                .collect();
+            (
+                name.to_string(),
+                Measured {
+                    engine: "Spark Streaming 4.3 (PySpark DStream, local[2])".into(),
+                    times,
+                },
+            )
+        })
+        .collect()
+}
+
+/// The first `n` batches' output rows, sorted, in batch order:
+/// `<dir>/batch-<ms>/part-*`. (Spark goes on cutting empty batches after its
+/// queue runs dry, until it is stopped; those are not compared.)
+fn outputs(dir: &Path, n: usize) -> Vec<Vec<String>> {
+    let mut batches: Vec<(i64, PathBuf)> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().to_string();
+                    let ms = name.strip_prefix("batch-")?.parse::<i64>().ok()?;
+                    e.path().is_dir().then_some((ms, e.path()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    batches.sort();
+    batches
+        .into_iter()
+        .take(n)
+        .map(|(_, path)| {
+            let mut rows = Vec::new();
+            let mut parts: Vec<PathBuf> = std::fs::read_dir(&path)
+                .expect("batch dir")
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("part-"))
+                })
+                .collect();
+            parts.sort();
+            for part in parts {
+                let text = std::fs::read_to_string(&part).expect("part");
+                rows.extend(text.lines().map(str::to_string));
+            }
+            rows.sort_unstable();
+            rows
+        })
+        .collect()
+}
+
+/// "identical" or where the two engines' outputs first differ.
+fn compare(w: &Workload, work: &Path, engine: &str) -> Result<String, String> {
+    let name = w.name;
+    let ours = outputs(&work.join("out").join("sluice").join(name), w.batches);
+    let theirs = outputs(&work.join("out").join(engine).join(name), w.batches);
+    if ours.len() != theirs.len() {
+        return Err(format!(
+            "{name}: sluice wrote {} batches, {engine} {}",
+            ours.len(),
+            theirs.len()
+        ));
+    }
+    for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+        if a != b {
+            let first = a.iter().zip(b).position(|(x, y)| x != y);
+            let detail = match first {
+                Some(p) => format!("first difference: sluice '{}', {engine} '{}'", a[p], b[p]),
+                None => format!("sluice {} rows, {engine} {} rows", a.len(), b.len()),
+            };
+            return Err(format!("{name}, batch {}: outputs differ; {detail}", i + 1));
+        }
+    }
+    let rows: usize = ours.iter().map(Vec::len).sum();
+    Ok(format!(
+        "{name}: sluice and {engine} wrote the same {rows} rows over {} batches",
+        ours.len()
+    ))
+}
+
+fn row(table: &mut String, what: &str, m: &Measured, w: &Workload, sluice_median: Duration) {
+    let timed = &m.times[w.untimed.min(m.times.len())..];
+    if timed.is_empty() {
+        let _ = writeln!(table, "| {what} | {} | no timed batches | | |", m.engine);
+        return;
+    }
+    let s: Stats = stats(timed.to_vec());
+    let rate = w.lines as f64 / s.median.as_secs_f64();
+    let ratio = s.median.as_secs_f64() / sluice_median.as_secs_f64();
+    let _ = writeln!(
+        table,
+        "| {what} | {} | {:.3} / **{:.3}** / {:.3} ms | {} | {ratio:.1}× |",
+        m.engine,
+        ms(s.min),
+        ms(s.median),
+        ms(s.max),
+        per_second(rate),
+    );
+}
+
+fn per_second(rate: f64) -> String {
+    if rate >= 1e6 {
+        format!("{:.2} M", rate / 1e6)
+    } else if rate >= 1e3 {
+        format!("{:.1} k", rate / 1e3)
+    } else {
+        format!("{rate:.0}")
+    }
+}
+
+fn median(m: &Measured, w: &Workload) -> Duration {
+    stats(m.times[w.untimed.min(m.times.len() - 1)..].to_vec()).median
+}
+
+fn main() {
+    let wants = common::wanted();
+    let no_spark = std::env::args().any(|a| a == "--no-spark");
+    let chosen: Vec<&Workload> = WORKLOADS.iter().filter(|w| wants(w.name)).collect();
+    let work = work_dir();
+    let data = work.join("data");
+    println!(
+        "machine: {} cores; work directory {}",
+        common::cores(),
+        work.display()
+    );
+
+    for w in &chosen {
+        generate(w, &data);
+    }
+    let runtime = common::runtime();
+    let mut results: Vec<(&Workload, Vec<Measured>)> = Vec::new();
+    runtime.block_on(async {
+        for w in &chosen {
+            let mut measured = vec![run_sluice(w, &work).await];
+            if w.name == "wordcount" {
+                measured.push(run_loop(w, &work));
+                measured.push(run_datafusion(w, &work).await);
+            }
+            println!(
+                "sluice {}: median {:.3} ms per batch",
+                w.name,
+                ms(median(&measured[0], w))
+            );
+            results.push((w, measured));
+        }
+    });
+    if !no_spark {
+        let names: Vec<&str> = chosen.iter().map(|w| w.name).collect();
+        let mut spark = run_spark(&names, &work);
+        for (w, measured) in &mut results {
+            if let Some(m) = spark.remove(w.name) {
+                measured.push(m);
+            }
+        }
+    }
+
+    let mut table = String::from(
+        "| workload | engine | per batch min / median / max | input rows/s (median) | ÷ sluice (median) |\n|---|---|---|---|---|\n",
+    );
+    let mut checks = Vec::new();
+    for (w, measured) in &results {
+        let ours = median(&measured[0], w);
+        for m in measured {
+            row(&mut table, w.name, m, w, ours);
+        }
+        let mut references = Vec::new();
+        if w.name == "wordcount" {
+            references.extend(["loop", "datafusion"]);
+        }
+        if !no_spark {
+            references.push("spark");
+        }
+        for engine in references {
+            checks.push(compare(w, &work, engine));
+        }
+    }
+    println!();
+    for w in &chosen {
+        println!(
+            "{}: {} ({} batches, the first {} not timed)",
+            w.name, w.what, w.batches, w.untimed
+        );
+    }
+    println!();
+    print!("{table}");
+    println!();
+    let mut all_same = true;
+    for check in &checks {
+        match check {
+            Ok(s) => println!("same output: {s}"),
+            Err(e) => {
+                all_same = false;
+                println!("DIFFERENT OUTPUT: {e}");
+            }
+        }
+    }
+    std::fs::write(work.join("results.md"), &table).expect("results.md");
+    assert!(all_same, "the engines' outputs differ (above)");
+}
