@@ -3,14 +3,15 @@
 //!
 //! DataFusion's version appends each part through a `ListBuilder` of
 //! `StringBuilder`s. For the common case (a `Utf8` column split on a constant,
-//! non-empty delimiter, no `null_str`) this one finds the delimiters with
-//! `memchr::memmem`, copies the parts into one values buffer and writes the
-//! offsets directly: about a quarter of a word count's CPU time went to the
-//! builder. Every other case (other string types, a NULL or empty delimiter,
-//! a delimiter per row, `null_str`) goes to DataFusion's own function, and the
-//! result is the same either way: its type, its name, its aliases, its
-//! documentation, and every list (checked against DataFusion on random input
-//! in the tests below).
+//! non-empty delimiter, no `null_str`) this one copies the parts into one
+//! values buffer and writes the offsets directly; a one-byte delimiter is
+//! found by a single `memchr` pass over the whole column, a longer one by
+//! `memmem` row by row. Its share of a word count batch's CPU went from a
+//! quarter to an eighth (perf; docs/performance.md). Every other case (other string types, a NULL or
+//! empty delimiter, a delimiter per row, `null_str`) goes to DataFusion's own
+//! function, and the result is the same either way: its type, its name, its
+//! aliases, its documentation, and every list (checked against DataFusion on
+//! random input in the tests below).
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
