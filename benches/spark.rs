@@ -131,14 +131,15 @@ fn write_lines(path: &Path, lines: impl Iterator<Item = String>) {
     out.flush().expect("flush");
 }
 
-fn write_words_batch(path: &Path, source: &WordsSource, i: usize) {
+/// The lines the words generator makes for batch `i`.
+fn generated_lines(source: &WordsSource, i: usize) -> Vec<String> {
     let batch = source.generate(i as i64 * 1000).expect("generate");
     let values = batch
         .column(0)
         .as_any()
         .downcast_ref::<arrow::array::StringArray>()
         .expect("text");
-    write_lines(path, values.iter().map(|v| v.unwrap_or("").to_string()));
+    values.iter().map(|v| v.unwrap_or("").to_string()).collect()
 }
 
 /// Writes the workload's input files (the same for every engine).
@@ -160,33 +161,30 @@ fn generate(w: &Workload, data: &Path) {
             }
         }
         "blacklist" => {
-            // 1,000 of the most frequent words; every other one flagged.
+            // 1,000 of the most frequent words (w0, w3, ..., w2997); every other one flagged.
             write_lines(
                 &data.join("blacklist.csv"),
                 (0..1000).map(|i| format!("w{},{}", i * 3, i % 2 == 0)),
             );
             let source = WordsSource::new(23, w.lines, 1, vocabulary, Some(1.0)).expect("words");
             for i in 1..=w.batches {
-                let batch = source.generate(i as i64 * 1000).expect("generate");
-                let words = batch
-                    .column(0)
-                    .as_any()
-                    .downcast_ref::<arrow::array::StringArray>()
-                    .expect("text");
                 let first = (i - 1) * w.lines;
                 write_lines(
                     &batch_file(&dir, i),
-                    words
-                        .iter()
+                    generated_lines(&source, i)
+                        .into_iter()
                         .enumerate()
-                        .map(|(n, word)| format!("{} {}", first + n, word.unwrap_or(""))),
+                        .map(|(n, word)| format!("{} {word}", first + n)),
                 );
             }
         }
         _ => {
             let source = WordsSource::new(7, w.lines, 2, vocabulary, Some(1.0)).expect("words");
             for i in 1..=w.batches {
-                write_words_batch(&batch_file(&dir, i), &source, i);
+                write_lines(
+                    &batch_file(&dir, i),
+                    generated_lines(&source, i).into_iter(),
+                );
             }
         }
     }
