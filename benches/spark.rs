@@ -13,15 +13,18 @@
 //!    processing it (`BatchInfo::processing_time`: every stream, the sink's file written).
 //! 3. For word count, the references on the same files: a hand-written single-thread Rust
 //!    loop (read, split, `HashMap`, write) and DataFusion running the same SQL directly.
-//! 4. Runs the same workloads in Spark's DStream API (`benches/spark/dstream.py`: PySpark from
-//!    PyPI in a venv, `queueStream` of one `textFile` RDD per batch, `local[2]`, its
-//!    StreamingListener's processing time per batch, `saveAsTextFiles`).
+//! 4. Runs the same workloads in Spark Streaming 4.3's DStream API, twice: on the JVM
+//!    (`benches/spark/DStreams.java`, compiled with `javac` against the jars the PySpark
+//!    wheel ships) and in PySpark (`benches/spark/dstream.py`). Both: `queueStream` of one
+//!    `textFile` RDD per batch, `local[2]`, a StreamingListener's processing time per
+//!    batch, `saveAsTextFiles`.
 //! 5. Checks that every engine wrote the same rows for every batch, and prints the table of
 //!    per-batch min / median / max, rows/s and Spark ÷ sluice (also written to
 //!    `target/spark-bench/results.md`).
 //!
 //! The venv is `$SLUICE_SPARK_VENV` (default `~/.cache/sluice/spark-venv`); it is created,
-//! and `pyspark==4.3.0` installed into it, when it lacks pyspark. Java 17 must be on the PATH.
+//! and `pyspark==4.3.0` installed into it, when it lacks pyspark. Java 17 (`java`, `javac`)
+//! must be on the PATH.
 
 mod common;
 
@@ -340,10 +343,76 @@ fn spark_python() -> PathBuf {
     python
 }
 
-/// Runs the workloads in Spark Streaming; per batch, the listener's processing time.
-fn run_spark(names: &[&str], work: &Path) -> HashMap<String, Measured> {
+/// The Spark sides: the directory under `out/` each writes to, and its label.
+const SPARK_SIDES: [(&str, &str); 2] = [
+    (
+        "spark-jvm",
+        "Spark Streaming 4.3, JVM (Java DStream API, local[2])",
+    ),
+    (
+        "spark",
+        "Spark Streaming 4.3, PySpark (Python DStream API, local[2])",
+    ),
+];
+
+/// The JVM options Spark's own launcher passes on Java 17 (its
+/// `JavaModuleOptions`), for a plain `java` command.
+const JAVA_OPENS: [&str; 16] = [
+    "--add-opens=java.base/java.lang=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang.invoke=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang.reflect=ALL-UNNAMED",
+    "--add-opens=java.base/java.io=ALL-UNNAMED",
+    "--add-opens=java.base/java.net=ALL-UNNAMED",
+    "--add-opens=java.base/java.nio=ALL-UNNAMED",
+    "--add-opens=java.base/java.util=ALL-UNNAMED",
+    "--add-opens=java.base/java.util.concurrent=ALL-UNNAMED",
+    "--add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.ref=ALL-UNNAMED",
+    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-opens=java.base/sun.nio.cs=ALL-UNNAMED",
+    "--add-opens=java.base/sun.security.action=ALL-UNNAMED",
+    "--add-opens=java.base/sun.util.calendar=ALL-UNNAMED",
+    "-Djdk.reflect.useDirectMethodHandle=false",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+];
+
+/// Runs the workloads in Spark Streaming, on the JVM (DStreams.java, compiled
+/// against the PySpark wheel's jars) and in PySpark (dstream.py); per side and
+/// workload, each batch's processing time as its StreamingListener saw it.
+fn run_spark(names: &[&str], work: &Path) -> HashMap<(String, String), Measured> {
     let python = spark_python();
-    let status = Command::new(&python)
+    let jars = Command::new(&python)
+        .args([
+            "-c",
+            "import os, pyspark; print(os.path.dirname(pyspark.__file__))",
+        ])
+        .output()
+        .expect("pyspark's location");
+    let jars = PathBuf::from(String::from_utf8_lossy(&jars.stdout).trim()).join("jars");
+    let classpath = format!("{}/*", jars.display());
+    let classes = work.join("java-classes");
+    let javac = Command::new("javac")
+        .args(["-nowarn", "-d"])
+        .arg(&classes)
+        .arg("-cp")
+        .arg(&classpath)
+        .arg(bench_dir().join("DStreams.java"))
+        .status()
+        .expect("javac (Java 17 must be on the PATH)");
+    assert!(javac.success(), "javac DStreams.java failed");
+    let jvm = Command::new("java")
+        .arg("-Xmx4g")
+        .args(JAVA_OPENS)
+        .arg("-cp")
+        .arg(format!("{classpath}:{}", classes.display()))
+        .arg("DStreams")
+        .arg(work)
+        .arg(names.join(","))
+        .env("SPARK_LOCAL_IP", "127.0.0.1")
+        .status()
+        .expect("java");
+    assert!(jvm.success(), "the Spark JVM side failed: {jvm}");
+    let pyspark = Command::new(&python)
         .arg(bench_dir().join("dstream.py"))
         .arg(work)
         .arg(names.join(","))
@@ -352,11 +421,11 @@ fn run_spark(names: &[&str], work: &Path) -> HashMap<String, Measured> {
         .env("PYTHONWARNINGS", "ignore::FutureWarning")
         .status()
         .expect("spark");
-    assert!(status.success(), "the Spark side failed: {status}");
-    names
-        .iter()
-        .map(|name| {
-            let path = work.join("out").join("spark").join(format!("{name}.json"));
+    assert!(pyspark.success(), "the PySpark side failed: {pyspark}");
+    let mut measured = HashMap::new();
+    for (side, label) in SPARK_SIDES {
+        for name in names {
+            let path = work.join("out").join(side).join(format!("{name}.json"));
             let json: serde_json::Value =
                 serde_json::from_str(&std::fs::read_to_string(&path).expect("spark times"))
                     .expect("json");
@@ -366,15 +435,14 @@ fn run_spark(names: &[&str], work: &Path) -> HashMap<String, Measured> {
                 .iter()
                 .map(|t| Duration::from_millis(t.as_u64().expect("ms")))
                 .collect();
-            (
-                name.to_string(),
-                Measured {
-                    engine: "Spark Streaming 4.3 (PySpark DStream, local[2])".into(),
-                    times,
-                },
-            )
-        })
-        .collect()
+            let engine = label.to_string();
+            measured.insert(
+                (side.to_string(), name.to_string()),
+                Measured { engine, times },
+            );
+        }
+    }
+    measured
 }
 
 /// The first `n` batches' output rows, sorted, in batch order:
@@ -423,9 +491,10 @@ fn compare(w: &Workload, work: &Path, engine: &str) -> Result<String, String> {
     let name = w.name;
     let ours = outputs(&work.join("out").join("sluice").join(name), w.batches);
     let theirs = outputs(&work.join("out").join(engine).join(name), w.batches);
-    if ours.len() != theirs.len() {
+    if ours.len() != w.batches || ours.len() != theirs.len() {
         return Err(format!(
-            "{name}: sluice wrote {} batches, {engine} {}",
+            "{name}: {} batches ran; sluice wrote {}, {engine} {}",
+            w.batches,
             ours.len(),
             theirs.len()
         ));
@@ -517,8 +586,10 @@ fn main() {
         let names: Vec<&str> = chosen.iter().map(|w| w.name).collect();
         let mut spark = run_spark(&names, &work);
         for (w, measured) in &mut results {
-            if let Some(m) = spark.remove(w.name) {
-                measured.push(m);
+            for (side, _) in SPARK_SIDES {
+                if let Some(m) = spark.remove(&(side.to_string(), w.name.to_string())) {
+                    measured.push(m);
+                }
             }
         }
     }
@@ -537,7 +608,7 @@ fn main() {
             references.extend(["loop", "datafusion"]);
         }
         if !no_spark {
-            references.push("spark");
+            references.extend(SPARK_SIDES.map(|(side, _)| side));
         }
         for engine in references {
             checks.push(compare(w, &work, engine));

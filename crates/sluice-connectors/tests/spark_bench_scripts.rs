@@ -18,7 +18,8 @@ use sluice_core::{ClockChoice, StreamingContext};
 const WORDS: [&str; 6] = ["a", "bb", "ccc", "é", "spark", "w1"];
 
 fn script(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../benches/spark/{name}.sql"));
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../benches/spark/{name}.sql"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -33,7 +34,11 @@ fn write_batches(dir: &Path, batches: usize, rng: &mut StdRng) -> Vec<Vec<String
                     let words: Vec<&str> = (0..rng.random_range(0..4))
                         .map(|_| WORDS[rng.random_range(0..WORDS.len())])
                         .collect();
-                    let gap = if rng.random_range(0..10) == 0 { "  " } else { " " };
+                    let gap = if rng.random_range(0..10) == 0 {
+                        "  "
+                    } else {
+                        " "
+                    };
                     words.join(gap)
                 })
                 .collect();
@@ -70,7 +75,12 @@ fn outputs(out: &Path) -> Vec<Vec<String>> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter_map(|p| {
-            let ms = p.file_name()?.to_str()?.strip_prefix("batch-")?.parse().ok()?;
+            let ms = p
+                .file_name()?
+                .to_str()?
+                .strip_prefix("batch-")?
+                .parse()
+                .ok()?;
             Some((ms, p))
         })
         .collect();
@@ -147,7 +157,9 @@ async fn state_and_blacklist_scripts_agree_with_a_naive_recomputation() {
     let mut state: BTreeMap<i64, i64> = BTreeMap::new();
     let mut want = Vec::new();
     for i in 1..=batches {
-        let keys: Vec<i64> = (0..rng.random_range(1..50)).map(|_| rng.random_range(0..40)).collect();
+        let keys: Vec<i64> = (0..rng.random_range(1..50))
+            .map(|_| rng.random_range(0..40))
+            .collect();
         let text: String = keys.iter().map(|k| format!("{k}\n")).collect();
         std::fs::write(data.join(format!("batch-{i:04}.txt")), text).unwrap();
         for k in keys {
@@ -181,6 +193,13 @@ async fn state_and_blacklist_scripts_agree_with_a_naive_recomputation() {
         want.push(kept);
     }
     let out = dir.path().join("blacklist");
-    run("blacklist", &data, &out, &[("{blacklist}", &blacklist)], batches).await;
+    run(
+        "blacklist",
+        &data,
+        &out,
+        &[("{blacklist}", &blacklist)],
+        batches,
+    )
+    .await;
     assert_eq!(outputs(&out), want);
 }

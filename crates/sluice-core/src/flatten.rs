@@ -9,8 +9,9 @@
 //! `NullHandling::PreserveAndExpandEmpty`, none is empty). Batches with such
 //! rows are built with `take`, as DataFusion does. [`flatten_unnests`]
 //! puts a [`FlattenListExec`] in place of each `UnnestExec` of that shape in a
-//! stream's physical plan; its output is the same, batch for batch (checked
-//! against `UnnestExec` in the tests below).
+//! stream's physical plan. Its rows are `UnnestExec`'s, in the same order
+//! (checked in the tests below); its batches are one per input batch, not
+//! cut to `batch_size`, which the aggregates and sinks after it do not mind.
 //!
 //! ```text
 //! UnnestExec                     FlattenListExec

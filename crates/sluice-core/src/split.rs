@@ -225,6 +225,26 @@ mod tests {
         }
     }
 
+    /// A NULL slot may hold bytes (delimiters included): they are not parts.
+    #[test]
+    fn null_slots_holding_bytes_are_skipped() {
+        let fast = ScalarUDF::new_from_impl(FastStringToArray::default());
+        let general = ScalarUDF::new_from_impl(StringToArray::new());
+        let text = StringArray::new(
+            OffsetBuffer::new(ScalarBuffer::from(vec![0, 3, 8, 11])),
+            "a b c d e f g".as_bytes()[..11].to_vec().into(),
+            Some(vec![true, false, true].into()),
+        );
+        let fast_parts = invoke(&fast, &text, " ");
+        assert_eq!(fast_parts.as_ref(), invoke(&general, &text, " ").as_ref());
+        let lists = fast_parts.as_list::<i32>();
+        assert!(lists.is_null(1));
+        assert_eq!(
+            lists.value(2).as_string::<i32>().iter().collect::<Vec<_>>(),
+            [Some("e"), Some("f")]
+        );
+    }
+
     #[tokio::test]
     async fn other_cases_go_to_datafusion() {
         let session = SessionContext::new();
