@@ -69,3 +69,34 @@ pub async fn run_queued(
     ssc.start().await.expect("start");
     ssc.await_termination().await.expect("run");
 }
+
+/// The word count every bench runs, over a table `lines (value TEXT)`.
+pub const WORDCOUNT_SQL: &str = "SELECT word, count(*) AS n FROM (SELECT unnest(string_to_array(value, ' ')) AS word FROM lines) GROUP BY word";
+
+/// DataFusion directly: `batch` registered as the table `lines` in two
+/// halves (a 2-partition `MemTable`), `sql` planned and run.
+pub async fn datafusion_on_halves(
+    ctx: &SessionContext,
+    batch: &arrow::array::RecordBatch,
+    sql: &str,
+) -> Vec<arrow::array::RecordBatch> {
+    let half = batch.num_rows() / 2;
+    let parts = vec![
+        vec![batch.slice(0, half)],
+        vec![batch.slice(half, batch.num_rows() - half)],
+    ];
+    let _ = ctx.deregister_table("lines");
+    ctx.register_table(
+        "lines",
+        std::sync::Arc::new(
+            datafusion::datasource::MemTable::try_new(batch.schema(), parts).expect("table"),
+        ),
+    )
+    .expect("register");
+    ctx.sql(sql)
+        .await
+        .expect("plan")
+        .collect()
+        .await
+        .expect("run")
+}

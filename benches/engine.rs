@@ -29,7 +29,7 @@ use datafusion::datasource::MemTable;
 use sluice_connectors::words::WordsSource;
 use sluice_core::{ClockChoice, StreamingContext};
 
-use common::{Stats, ms, session, stats};
+use common::{Stats, WORDCOUNT_SQL, ms, session, stats};
 
 const FLOOR_SQL: [(&str, &str); 3] = [
     ("evens", "SELECT id, word FROM events WHERE id % 2 = 0"),
@@ -39,8 +39,6 @@ const FLOOR_SQL: [(&str, &str); 3] = [
         "SELECT word, count(*) AS n FROM shouted GROUP BY word",
     ),
 ];
-
-const WORDCOUNT_SQL: &str = "SELECT word, count(*) AS n FROM (SELECT unnest(string_to_array(value, ' ')) AS word FROM lines) GROUP BY word";
 
 /// sluice: the three streams planned once, executed per batch. `threshold`
 /// overrides the input row count at which the partitioned plan is used.
@@ -262,25 +260,8 @@ async fn wordcount() {
     let mut times = Vec::new();
     for i in 0..total {
         let batch = &data[i % distinct];
-        let half = batch.num_rows() / 2;
-        let parts = vec![
-            vec![batch.slice(0, half)],
-            vec![batch.slice(half, batch.num_rows() - half)],
-        ];
         let t = Instant::now();
-        ctx.deregister_table("lines").expect("deregister");
-        ctx.register_table(
-            "lines",
-            Arc::new(MemTable::try_new(batch.schema(), parts).expect("mem")),
-        )
-        .expect("register");
-        let out = ctx
-            .sql(WORDCOUNT_SQL)
-            .await
-            .expect("plan")
-            .collect()
-            .await
-            .expect("run");
+        let out = common::datafusion_on_halves(&ctx, batch, WORDCOUNT_SQL).await;
         std::hint::black_box(out);
         if i >= distinct {
             times.push(t.elapsed());

@@ -33,17 +33,15 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::datasource::MemTable;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sluice_connectors::replay::{lines_batch, text_schema};
 use sluice_connectors::words::WordsSource;
 use sluice_core::{ClockChoice, StreamingContext};
 
-use common::{Stats, ms, session, stats};
+use common::{Stats, WORDCOUNT_SQL, ms, session, stats};
 
 const PYSPARK: &str = "pyspark==4.3.0";
 const VOCABULARY: usize = 100_000;
@@ -271,7 +269,6 @@ async fn run_datafusion(w: &Workload, work: &Path) -> Measured {
     let data = work.join("data").join(w.name);
     let out = work.join("out").join("datafusion").join(w.name);
     let _ = std::fs::remove_dir_all(&out);
-    let query = "SELECT word, count(*) AS n FROM (SELECT unnest(string_to_array(value, ' ')) AS word FROM lines) GROUP BY word";
     let ctx = session();
     let schema = text_schema();
     let mut times = Vec::with_capacity(w.batches);
@@ -279,24 +276,7 @@ async fn run_datafusion(w: &Workload, work: &Path) -> Measured {
         let started = Instant::now();
         let text = std::fs::read_to_string(batch_file(&data, i)).expect("read");
         let batch = lines_batch(&schema, text).expect("lines");
-        let half = batch.num_rows() / 2;
-        let parts = vec![
-            vec![batch.slice(0, half)],
-            vec![batch.slice(half, batch.num_rows() - half)],
-        ];
-        let _ = ctx.deregister_table("lines");
-        ctx.register_table(
-            "lines",
-            Arc::new(MemTable::try_new(Arc::clone(&schema), parts).expect("table")),
-        )
-        .expect("register");
-        let rows = ctx
-            .sql(query)
-            .await
-            .expect("plan")
-            .collect()
-            .await
-            .expect("run");
+        let rows = common::datafusion_on_halves(&ctx, &batch, WORDCOUNT_SQL).await;
         let mut rendered = String::new();
         sluice_core::render::push_spark_rows(&rows, usize::MAX, &mut rendered).expect("render");
         write_batch_output(&out, i, &rendered);
