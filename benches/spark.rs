@@ -197,6 +197,13 @@ struct Measured {
     times: Vec<Duration>,
 }
 
+impl Measured {
+    /// The times of the batches after the workload's untimed ones.
+    fn timed(&self, w: &Workload) -> &[Duration] {
+        &self.times[w.untimed.min(self.times.len())..]
+    }
+}
+
 /// Runs the workload's script in sluice; per batch: reading + processing.
 async fn run_sluice(w: &Workload, work: &Path) -> Measured {
     let out = work.join("out").join("sluice").join(w.name);
@@ -359,8 +366,14 @@ const JAVA_OPENS: [&str; 16] = [
 /// Runs the workloads in Spark Streaming, on the JVM (DStreams.java, compiled
 /// against the PySpark wheel's jars) and in PySpark (dstream.py); per side and
 /// workload, each batch's processing time as its StreamingListener saw it.
-fn run_spark(names: &[&str], work: &Path) -> HashMap<(String, String), Measured> {
+fn run_spark(chosen: &[&Workload], work: &Path) -> HashMap<(String, String), Measured> {
     let python = spark_python();
+    // Both sides take `name:interval_ms` pairs: the intervals are this file's.
+    let workloads: Vec<String> = chosen
+        .iter()
+        .map(|w| format!("{}:{}", w.name, w.interval.as_millis()))
+        .collect();
+    let workloads = workloads.join(",");
     let jars = Command::new(&python)
         .args([
             "-c",
@@ -387,7 +400,7 @@ fn run_spark(names: &[&str], work: &Path) -> HashMap<(String, String), Measured>
         .arg(format!("{classpath}:{}", classes.display()))
         .arg("DStreams")
         .arg(work)
-        .arg(names.join(","))
+        .arg(&workloads)
         .env("SPARK_LOCAL_IP", "127.0.0.1")
         .status()
         .expect("java");
@@ -395,7 +408,7 @@ fn run_spark(names: &[&str], work: &Path) -> HashMap<(String, String), Measured>
     let pyspark = Command::new(&python)
         .arg(bench_dir().join("dstream.py"))
         .arg(work)
-        .arg(names.join(","))
+        .arg(&workloads)
         .env("SPARK_LOCAL_IP", "127.0.0.1")
         .env("PYSPARK_PYTHON", &python)
         .env("PYTHONWARNINGS", "ignore::FutureWarning")
@@ -404,7 +417,8 @@ fn run_spark(names: &[&str], work: &Path) -> HashMap<(String, String), Measured>
     assert!(pyspark.success(), "the PySpark side failed: {pyspark}");
     let mut measured = HashMap::new();
     for (side, label) in SPARK_SIDES {
-        for name in names {
+        for w in chosen {
+            let name = w.name;
             let path = work.join("out").join(side).join(format!("{name}.json"));
             let json: serde_json::Value =
                 serde_json::from_str(&std::fs::read_to_string(&path).expect("spark times"))
@@ -497,7 +511,7 @@ fn compare(w: &Workload, work: &Path, engine: &str) -> Result<String, String> {
 }
 
 fn row(table: &mut String, what: &str, m: &Measured, w: &Workload, sluice_median: Duration) {
-    let timed = &m.times[w.untimed.min(m.times.len())..];
+    let timed = m.timed(w);
     if timed.is_empty() {
         let _ = writeln!(table, "| {what} | {} | no timed batches | | |", m.engine);
         return;
@@ -527,7 +541,7 @@ fn per_second(rate: f64) -> String {
 }
 
 fn median(m: &Measured, w: &Workload) -> Duration {
-    stats(m.times[w.untimed.min(m.times.len() - 1)..].to_vec()).median
+    stats(m.timed(w).to_vec()).median
 }
 
 fn main() {
@@ -563,8 +577,7 @@ fn main() {
         }
     });
     if !no_spark {
-        let names: Vec<&str> = chosen.iter().map(|w| w.name).collect();
-        let mut spark = run_spark(&names, &work);
+        let mut spark = run_spark(&chosen, &work);
         for (w, measured) in &mut results {
             for (side, _) in SPARK_SIDES {
                 if let Some(m) = spark.remove(&(side.to_string(), w.name.to_string())) {

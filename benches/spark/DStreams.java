@@ -3,7 +3,7 @@
 // that no record goes through Python. Compiled by the bench with javac against the
 // jars the PySpark wheel ships (pyspark/jars), run with `java` on local[2].
 //
-//     java -cp <pyspark/jars/*>:<classes> DStreams WORKDIR WORKLOAD[,WORKLOAD...]
+//     java -cp <pyspark/jars/*>:<classes> DStreams WORKDIR WORKLOAD:INTERVAL_MS[,...]
 //
 // reads WORKDIR/data/<workload>/batch-*.txt (and WORKDIR/data/blacklist.csv), writes
 // WORKDIR/out/spark-jvm/<workload>/batch-<ms>/part-* (rows as Scala tuples, as sluice's
@@ -44,10 +44,6 @@ public class DStreams {
         }
     }
 
-    static long intervalMs(String name) {
-        return name.equals("tiny") ? 250 : 1000;
-    }
-
     static JavaPairDStream<String, Integer> pairs(JavaDStream<String> lines) {
         return lines.flatMap(l -> Arrays.asList(l.split(" ")).iterator())
             .mapToPair(w -> new Tuple2<>(w, 1));
@@ -55,8 +51,8 @@ public class DStreams {
 
     /** The workload's output, one line of text per row. */
     static JavaDStream<String> workload(
-            String name, JavaDStream<String> lines, JavaPairRDD<String, Boolean> blacklist) {
-        long interval = intervalMs(name);
+            String name, long interval, JavaDStream<String> lines,
+            JavaPairRDD<String, Boolean> blacklist) {
         switch (name) {
             case "wordcount":
             case "tiny":
@@ -94,14 +90,14 @@ public class DStreams {
         }
     }
 
-    static void run(JavaSparkContext sc, String work, String name) throws Exception {
+    static void run(JavaSparkContext sc, String work, String name, long interval) throws Exception {
         File data = new File(work, "data/" + name);
         String[] files = data.list((d, f) -> f.startsWith("batch-"));
         Arrays.sort(files);
         File out = new File(work, "out/spark-jvm/" + name);
         deleteTree(out);
         out.mkdirs();
-        JavaStreamingContext ssc = new JavaStreamingContext(sc, Durations.milliseconds(intervalMs(name)));
+        JavaStreamingContext ssc = new JavaStreamingContext(sc, Durations.milliseconds(interval));
         if (name.equals("window") || name.equals("state")) {
             ssc.checkpoint(new File(work, "spark-jvm-checkpoint/" + name).getPath());
         }
@@ -115,7 +111,7 @@ public class DStreams {
                 .mapToPair(l -> new Tuple2<>(l.split(",")[0], l.split(",")[1].equals("true")))
                 .cache();
         }
-        workload(name, ssc.queueStream(queue, true), blacklist)
+        workload(name, interval, ssc.queueStream(queue, true), blacklist)
             .dstream()
             .saveAsTextFiles(new File(out, "batch").getPath(), null);
         ssc.start();
@@ -143,7 +139,11 @@ public class DStreams {
         JavaSparkContext sc = new JavaSparkContext(conf);
         sc.setLogLevel("ERROR");
         try {
-            for (String name : args[1].split(",")) run(sc, args[0], name);
+            // WORKLOAD:INTERVAL_MS pairs; the intervals come from benches/spark.rs.
+            for (String workload : args[1].split(",")) {
+                String[] spec = workload.split(":");
+                run(sc, args[0], spec[0], Long.parseLong(spec[1]));
+            }
         } finally {
             sc.stop();
         }
