@@ -2,12 +2,16 @@
 //! across all batches, kept as Arrow arrays in a [`StateStore`].
 //!
 //! Each batch, DataFusion's partial `AggregateExec` turns the batch's rows
-//! into one row of states per key it touched; the store finds those keys
-//! once in its index and gives their stored states; `PartialReduce` merges
-//! the two (any aggregate merges its own states, a user's UDAF included) and
-//! the result replaces them in the store. `EMIT CHANGES` (Spark's `mapWithState`) then finishes the touched
-//! keys only, so a batch costs what it touches; `EMIT SNAPSHOT` (Spark's
-//! `updateStateByKey`) finishes every key, every batch.
+//! into one row of states per key it touched (per partition); the store
+//! finds those keys once in its index, which numbers them, and gives their
+//! stored states; the aggregates' own accumulators merge the two by those
+//! numbers, with no second hash table (a UDAF without a `GroupsAccumulator`
+//! goes through a `PartialReduce` `AggregateExec` instead), and the result
+//! replaces them in the store. `EMIT CHANGES` (Spark's `mapWithState`) then
+//! finishes the touched keys only, so a batch costs what it touches;
+//! `EMIT SNAPSHOT` (Spark's `updateStateByKey`) finishes every key, every
+//! batch, reading the store's rows in key order (see
+//! [`StateStore::snapshot_compacting`]).
 //!
 //! Options: `state_timeout` (a key idle that long is emitted once more with
 //! `timed_out = true`, then dropped; the stream gets a last column
@@ -22,8 +26,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch};
-use arrow::compute::{cast, concat_batches, filter_record_batch};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array};
+use arrow::compute::{cast, concat_batches, filter_record_batch, take};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use datafusion::error::Result as DFResult;
 use datafusion::logical_expr::LogicalPlan;
@@ -34,7 +38,7 @@ use sluice_sql::EmitMode;
 use super::store::StateStore;
 use crate::plan::StreamPlan;
 use crate::slot::{BatchSlot, SlotContents};
-use crate::window::merge::PartialMerger;
+use crate::window::merge::{GroupedRows, PartialMerger};
 use crate::window::partial::PartialAggregate;
 use crate::window::split::AggregateSplit;
 use crate::window::stream::plan_over_values;
@@ -210,28 +214,7 @@ impl KeyedStream {
                 .flatten()
                 .sum::<i64>()
                 > 0;
-        // One row per key (on the partitioned plan the partial step gives one
-        // per key per partition), then the touched keys' stored rows, found
-        // once in the index.
-        let touched = if self.batch_plan.partitioned_for(rows) {
-            self.merger.merge(vec![touched]).await?
-        } else {
-            touched
-        };
-        let keys = self
-            .store
-            .find(&touched.columns()[..k], touched.num_rows())?;
-        let stored = self.store.rows_of(&keys)?;
-        let merged = self.merger.merge(vec![touched.clone(), stored]).await?;
-        // The merge lists keys as first met, `touched`'s order; if it ever
-        // did not, find them again.
-        let same_order = merged.num_rows() == touched.num_rows()
-            && (0..k).all(|c| merged.column(c).as_ref() == touched.column(c).as_ref());
-        let keys = if same_order {
-            keys
-        } else {
-            self.store.find(&merged.columns()[..k], merged.num_rows())?
-        };
+        let (keys, merged) = self.merge_touched(touched, rows).await?;
         self.store.put_at(&keys, &merged, Some(t))?;
         let timed_out = match self.timeout_ms {
             Some(ms) => Some(self.store.take_idle(t.saturating_sub(ms))?),
@@ -240,7 +223,7 @@ impl KeyedStream {
         let values = match self.mode {
             EmitMode::Changes => self.finish(&merged, had_rows).await?,
             EmitMode::Snapshot => {
-                let all = self.store.snapshot()?;
+                let all = self.store.snapshot_compacting()?;
                 self.finish(&all, true).await?
             }
         };
@@ -265,6 +248,69 @@ impl KeyedStream {
         Ok(out)
     }
 
+    /// Merges the batch's partial states (`touched`, from `rows` input
+    /// rows) with the stored states of their keys: one row per key, and
+    /// each key's index in the store.
+    async fn merge_touched(
+        &mut self,
+        touched: RecordBatch,
+        rows: usize,
+    ) -> DFResult<(Vec<usize>, RecordBatch)> {
+        let k = self.key_columns;
+        if self.merger.merges_known_groups() {
+            // The store's index numbers the keys (the partitioned plan gives
+            // a key once per partition); no second hash table.
+            let found = self
+                .store
+                .find(&touched.columns()[..k], touched.num_rows())?;
+            let groups = self.store.groups_of(&found)?;
+            let first = UInt32Array::from(groups.first_rows);
+            let keys = touched.columns()[..k]
+                .iter()
+                .map(|c| take(c.as_ref(), &first, None))
+                .collect::<Result<Vec<_>, _>>()?;
+            let parts = [
+                GroupedRows {
+                    rows: &touched,
+                    groups: &groups.rows,
+                },
+                GroupedRows {
+                    rows: &groups.stored,
+                    groups: &groups.stored_groups,
+                },
+            ];
+            if let Some(merged) = self
+                .merger
+                .merge_into_groups(keys, groups.keys.len(), &parts)?
+            {
+                return Ok((groups.keys, merged));
+            }
+        }
+        // One row per key (on the partitioned plan the partial step gives one
+        // per key per partition), then the touched keys' stored rows, found
+        // once in the index.
+        let touched = if self.batch_plan.partitioned_for(rows) {
+            self.merger.merge(vec![touched]).await?
+        } else {
+            touched
+        };
+        let keys = self
+            .store
+            .find(&touched.columns()[..k], touched.num_rows())?;
+        let stored = self.store.rows_of(&keys)?;
+        let merged = self.merger.merge(vec![touched.clone(), stored]).await?;
+        // The merge lists keys as first met, `touched`'s order; if it ever
+        // did not, find them again.
+        let same_order = merged.num_rows() == touched.num_rows()
+            && (0..k).all(|c| merged.column(c).as_ref() == touched.column(c).as_ref());
+        let keys = if same_order {
+            keys
+        } else {
+            self.store.find(&merged.columns()[..k], merged.num_rows())?
+        };
+        Ok((keys, merged))
+    }
+
     /// The values of the keys in `states` (state rows); `any`: whether a
     /// global aggregate has anything to emit.
     async fn finish(&mut self, states: &RecordBatch, any: bool) -> DFResult<RecordBatch> {
@@ -272,7 +318,9 @@ impl KeyedStream {
             return Ok(RecordBatch::new_empty(self.finisher.schema()));
         }
         let finishing: Vec<usize> = (0..self.rows_column).collect();
-        self.finisher.merge(vec![states.project(&finishing)?]).await
+        self.finisher
+            .merge_one_per_key(states.project(&finishing)?)
+            .await
     }
 
     /// The query over `values`, with `timed_out` set to `timed_out` if the

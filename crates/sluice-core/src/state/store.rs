@@ -36,7 +36,11 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
+use arrow::array::{
+    Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, BooleanBufferBuilder,
+    PrimitiveArray, RecordBatch, downcast_primitive_array,
+};
+use arrow::buffer::NullBuffer;
 use arrow::compute::interleave;
 use arrow::datatypes::{Int8Type, Int64Type, SchemaRef};
 use datafusion::error::Result as DFResult;
@@ -61,6 +65,20 @@ fn unpack(location: u64) -> (usize, usize) {
     ((location >> 32) as usize, (location & 0xffff_ffff) as usize)
 }
 
+/// Rows' keys numbered as groups; see [`StateStore::groups_of`].
+pub struct KeyGroups {
+    /// Each group's key index, in the order first met.
+    pub keys: Vec<usize>,
+    /// Each group's first row.
+    pub first_rows: Vec<u32>,
+    /// Each row's group.
+    pub rows: Vec<usize>,
+    /// The stored rows of the groups' keys that have state.
+    pub stored: RecordBatch,
+    /// Each stored row's group.
+    pub stored_groups: Vec<usize>,
+}
+
 /// Keys and their states; see the module docs.
 pub struct StateStore {
     schema: SchemaRef,
@@ -75,7 +93,12 @@ pub struct StateStore {
     /// Per key index: the last lookup that took it (to take a key once).
     seen: Vec<u32>,
     lookups: u32,
+    /// Per key index: its group in the last [`groups_of`](Self::groups_of)
+    /// (valid where `seen` holds that lookup).
+    group_of: Vec<u32>,
     scratch: Vec<usize>,
+    /// Row `i` of chunk 0 was key `i`'s when written (a compaction wrote it).
+    base_in_key_order: bool,
     /// When each key last got rows, if kept (for timeouts).
     idle: Option<IdleKeys>,
     /// What changed since a checkpoint last asked, if one will.
@@ -97,7 +120,9 @@ impl StateStore {
             rows: 0,
             seen: Vec::new(),
             lookups: 0,
+            group_of: Vec::new(),
             scratch: Vec::new(),
+            base_in_key_order: false,
             idle: None,
             changes: None,
         })
@@ -226,6 +251,7 @@ impl StateStore {
         if self.location.len() < n {
             self.location.resize(n, NOWHERE);
             self.seen.resize(n, 0);
+            self.group_of.resize(n, 0);
         }
         Ok(())
     }
@@ -244,14 +270,54 @@ impl StateStore {
         Ok(std::mem::take(&mut self.scratch))
     }
 
-    /// The current rows of the keys `keys` (from [`find`](Self::find)) that
-    /// have state, each once, in the order given.
-    pub fn rows_of(&mut self, keys: &[usize]) -> DFResult<RecordBatch> {
+    /// A fresh stamp for `seen`.
+    fn next_lookup(&mut self) -> u32 {
         if self.lookups == u32::MAX {
             self.seen.iter_mut().for_each(|s| *s = 0);
             self.lookups = 0;
         }
         self.lookups += 1;
+        self.lookups
+    }
+
+    /// The distinct keys among `keys` (from [`find`](Self::find)), in the
+    /// order first met, and the position of each row's key among them; with
+    /// the stored rows of those that have state, and the position of each.
+    /// What a merge of rows with repeated keys and their stored state needs
+    /// to number its groups without hashing the keys again.
+    pub fn groups_of(&mut self, keys: &[usize]) -> DFResult<KeyGroups> {
+        let stamp = self.next_lookup();
+        let (mut distinct, mut first_rows, mut stored_groups) =
+            (Vec::new(), Vec::new(), Vec::new());
+        let mut rows = Vec::with_capacity(keys.len());
+        let mut at = Vec::new();
+        for (row, &k) in keys.iter().enumerate() {
+            if self.seen[k] != stamp {
+                self.seen[k] = stamp;
+                let group = distinct.len();
+                self.group_of[k] = group as u32;
+                distinct.push(k);
+                first_rows.push(row as u32);
+                if self.location[k] != NOWHERE {
+                    at.push(unpack(self.location[k]));
+                    stored_groups.push(group);
+                }
+            }
+            rows.push(self.group_of[k] as usize);
+        }
+        Ok(KeyGroups {
+            keys: distinct,
+            first_rows,
+            rows,
+            stored: self.gather(&at)?,
+            stored_groups,
+        })
+    }
+
+    /// The current rows of the keys `keys` (from [`find`](Self::find)) that
+    /// have state, each once, in the order given.
+    pub fn rows_of(&mut self, keys: &[usize]) -> DFResult<RecordBatch> {
+        self.next_lookup();
         let mut at = Vec::new();
         for &k in keys {
             if self.seen[k] == self.lookups {
@@ -345,19 +411,80 @@ impl StateStore {
 
     /// Every key's current row.
     pub fn snapshot(&self) -> DFResult<RecordBatch> {
-        Ok(self.snapshot_with_keys()?.0)
+        if let Some(rows) = self.snapshot_over_base() {
+            return rows;
+        }
+        let mut at = Vec::with_capacity(self.live);
+        at.extend(
+            self.location
+                .iter()
+                .filter(|l| **l != NOWHERE)
+                .map(|&l| unpack(l)),
+        );
+        self.gather(&at)
+    }
+
+    /// [`snapshot`](Self::snapshot), which also becomes the store's only
+    /// chunk when every indexed key has state (a compaction for free, with
+    /// the key indices unchanged). For `EMIT SNAPSHOT`, which reads every
+    /// key every batch: each batch then finds the rows in one chunk in key
+    /// order and the last batch's, rather than in chunks that pile up until
+    /// a compaction.
+    pub fn snapshot_compacting(&mut self) -> DFResult<RecordBatch> {
+        let rows = self.snapshot()?;
+        if self.live == self.location.len() && (self.chunks.len() > 1 || !self.base_in_key_order) {
+            self.replace_chunks(rows.clone());
+        }
+        Ok(rows)
+    }
+
+    /// The snapshot as chunk 0 (every key's row in key order, as a
+    /// compaction left it) with the rows of the keys that moved since
+    /// written over it and those of the keys added since appended: a copy of
+    /// each column and a write per moved key, rather than a gather of every
+    /// row from wherever it is. `None` where that does not hold: a key
+    /// without state, chunk 0 not in key order, a column not of a primitive
+    /// type.
+    fn snapshot_over_base(&self) -> Option<DFResult<RecordBatch>> {
+        let base = self.chunks.first()?;
+        let keys = self.location.len();
+        if !self.base_in_key_order || self.live != keys || base.num_rows() > keys {
+            return None;
+        }
+        let primitive = self
+            .chunks
+            .iter()
+            .all(|b| b.columns().iter().all(|c| c.data_type().is_primitive()));
+        if !primitive {
+            return None;
+        }
+        let moved: Vec<(usize, usize, usize)> = self
+            .location
+            .iter()
+            .enumerate()
+            .filter_map(|(k, &l)| {
+                let (chunk, row) = unpack(l);
+                (chunk != 0).then_some((k, chunk, row))
+            })
+            .collect();
+        let columns = (0..self.schema.fields().len())
+            .map(|c| {
+                let column = base.column(c);
+                downcast_primitive_array!(
+                    column => Ok(write_over(column, &self.chunks, c, keys, &moved)),
+                    t => datafusion::common::internal_err!("state store: {t} is not primitive")
+                )
+            })
+            .collect::<DFResult<Vec<_>>>();
+        Some(columns.and_then(|c| Ok(RecordBatch::try_new(Arc::clone(&self.schema), c)?)))
     }
 
     /// Every key's current row, and each row's key index.
     fn snapshot_with_keys(&self) -> DFResult<(RecordBatch, Vec<usize>)> {
-        let (keys, at): (Vec<usize>, Vec<(usize, usize)>) = self
-            .location
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| **l != NOWHERE)
-            .map(|(k, &l)| (k, unpack(l)))
-            .unzip();
-        Ok((self.gather(&at)?, keys))
+        let keys: Vec<usize> = (0..self.location.len())
+            .filter(|&k| self.location[k] != NOWHERE)
+            .collect();
+        Ok((self.snapshot()?, keys))
     }
 
     fn gather(&self, at: &[(usize, usize)]) -> DFResult<RecordBatch> {
@@ -374,6 +501,16 @@ impl StateStore {
         Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
     }
 
+    /// Makes `rows` (every key's row, in key order) the only chunk.
+    fn replace_chunks(&mut self, rows: RecordBatch) {
+        for (i, loc) in self.location.iter_mut().enumerate() {
+            *loc = pack(0, i);
+        }
+        self.rows = rows.num_rows();
+        self.chunks = vec![rows];
+        self.base_in_key_order = true;
+    }
+
     fn compact_if_needed(&mut self) -> DFResult<()> {
         let limit = 2 * self.live + COMPACTION_SLACK;
         if self.rows <= limit && self.keys.len() <= limit {
@@ -387,12 +524,9 @@ impl StateStore {
             idle.retain(&mask);
         }
         self.seen = vec![0; self.location.len()];
+        self.group_of = vec![0; self.location.len()];
         // The snapshot lists live keys in index order, which `retain` kept.
-        for (i, loc) in self.location.iter_mut().enumerate() {
-            *loc = pack(0, i);
-        }
-        self.rows = rows.num_rows();
-        self.chunks = vec![rows];
+        self.replace_chunks(rows);
         Ok(())
     }
 
@@ -405,6 +539,7 @@ impl StateStore {
             + self.keys.size()
             + self.location.capacity() * 8
             + self.seen.capacity() * 4
+            + self.group_of.capacity() * 4
             + self.idle.as_ref().map_or(0, IdleKeys::size)
     }
 
@@ -412,6 +547,42 @@ impl StateStore {
     pub fn chunk_count(&self) -> usize {
         self.chunks.len()
     }
+}
+
+/// Column `column` of chunk 0 (`base`) with the rows of `moved` keys
+/// (`(key, chunk, row)`) written over it, `keys` rows long.
+fn write_over<T: ArrowPrimitiveType>(
+    base: &PrimitiveArray<T>,
+    chunks: &[RecordBatch],
+    column: usize,
+    keys: usize,
+    moved: &[(usize, usize, usize)],
+) -> ArrayRef {
+    let arrays: Vec<&PrimitiveArray<T>> = chunks
+        .iter()
+        .map(|b| b.column(column).as_primitive::<T>())
+        .collect();
+    let mut values: Vec<T::Native> = Vec::with_capacity(keys);
+    values.extend_from_slice(base.values());
+    values.resize(keys, T::Native::default());
+    for &(k, chunk, row) in moved {
+        values[k] = arrays[chunk].value(row);
+    }
+    let nulls = arrays.iter().any(|a| a.null_count() > 0).then(|| {
+        let mut valid = BooleanBufferBuilder::new(keys);
+        match base.nulls() {
+            Some(n) => valid.append_buffer(n.inner()),
+            None => valid.append_n(base.len(), true),
+        }
+        valid.append_n(keys - base.len(), true);
+        for &(k, chunk, row) in moved {
+            valid.set_bit(k, arrays[chunk].is_valid(row));
+        }
+        NullBuffer::new(valid.finish())
+    });
+    Arc::new(
+        PrimitiveArray::<T>::new(values.into(), nulls).with_data_type(base.data_type().clone()),
+    )
 }
 
 #[cfg(test)]
@@ -529,6 +700,82 @@ mod tests {
         assert_eq!(snapshot, want);
         // Superseded rows were compacted away along the way.
         assert!(store.chunk_count() < 400, "{} chunks", store.chunk_count());
+    }
+
+    /// Random upserts (keys new and old, a NULL key, state NULL now and
+    /// then) and a few removals, with `snapshot_compacting` after each:
+    /// always the map's rows, whichever way the snapshot is taken (written
+    /// over chunk 0, or gathered).
+    #[test]
+    fn snapshots_equal_a_map() {
+        let mut next = random(5);
+        let nullable = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, true),
+            Field::new("s", DataType::Int64, true),
+        ]));
+        let mut store = StateStore::new(nullable.clone(), 1).unwrap();
+        let mut model: HashMap<Option<i64>, Option<i64>> = HashMap::new();
+        let (mut over_base, mut gathered) = (0, 0);
+        for step in 0..600 {
+            let mut ks: Vec<Option<i64>> = (0..next(80))
+                .map(|_| Some(next(1500) as i64).filter(|&k| k != 0))
+                .collect();
+            ks.sort();
+            ks.dedup();
+            // State NULL only in some stretches: the other snapshots can be
+            // written over chunk 0.
+            let nulls = step % 100 > 90;
+            let vs: Vec<Option<i64>> = ks
+                .iter()
+                .map(|_| {
+                    Some(step as i64 * 10_000 + next(10_000) as i64)
+                        .filter(|_| !nulls || next(3) > 0)
+                })
+                .collect();
+            let b = RecordBatch::try_new(
+                nullable.clone(),
+                vec![
+                    Arc::new(Int64Array::from(ks.clone())),
+                    Arc::new(Int64Array::from(vs.clone())),
+                ],
+            )
+            .unwrap();
+            store.upsert(&b).unwrap();
+            model.extend(ks.into_iter().zip(vs));
+            if next(150) == 0 {
+                let gone: Vec<Option<i64>> =
+                    (0..next(30)).map(|_| Some(next(1500) as i64)).collect();
+                let n = gone.len();
+                store
+                    .remove(&[Arc::new(Int64Array::from(gone.clone()))], n)
+                    .unwrap();
+                for k in gone {
+                    model.remove(&k);
+                }
+            }
+            let written_over = store.snapshot_over_base().is_some();
+            over_base += usize::from(written_over);
+            gathered += usize::from(!written_over);
+            let b = store.snapshot_compacting().unwrap();
+            let k = b.column(0).as_primitive::<Int64Type>();
+            let v = b.column(1).as_primitive::<Int64Type>();
+            let mut got: Vec<_> = (0..b.num_rows())
+                .map(|i| {
+                    (
+                        k.is_valid(i).then(|| k.value(i)),
+                        v.is_valid(i).then(|| v.value(i)),
+                    )
+                })
+                .collect();
+            got.sort();
+            let mut want: Vec<_> = model.iter().map(|(k, v)| (*k, *v)).collect();
+            want.sort();
+            assert_eq!(got, want, "step {step}");
+        }
+        assert!(
+            over_base > 100 && gathered > 100,
+            "{over_base} snapshots written over chunk 0, {gathered} gathered"
+        );
     }
 
     /// Keys touched at random times, through removals and compactions:
