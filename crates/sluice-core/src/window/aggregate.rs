@@ -28,7 +28,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, RecordBatch, UInt32Array};
-use arrow::compute::{concat_batches, take};
+use arrow::compute::{concat_batches, filter, take};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
@@ -45,6 +45,10 @@ use super::split::AggregateSplit;
 use super::two_stack::TwoStack;
 use crate::plan::StreamPlan;
 use crate::slot::{BatchSlot, SlotTable};
+
+/// Keys without rows below this many (or the live keys' count) are not
+/// worth rebuilding the key index for.
+const DROP_SLACK: usize = 1024;
 
 /// How one aggregate's window value is kept up to date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,7 +254,13 @@ impl WindowAggregate {
             grouped_without_keys: key_columns == 0 && !split.group_columns.is_empty(),
             aggregates,
             rows_column,
-            keys: WindowKeys::new(key_schema)?,
+            // Only the inverse keeps per-key state: keys without rows can
+            // stay indexed (their totals are exactly zero).
+            keys: if retract.is_none() && two_stack.is_none() {
+                WindowKeys::new(key_schema)?.keeping_columns()
+            } else {
+                WindowKeys::new(key_schema)?
+            },
             rows: Totals::new(DataType::Int64),
             inverse,
             retract,
@@ -358,15 +368,36 @@ impl WindowAggregate {
         } else {
             BooleanArray::from_iter((0..n).map(|k| Some(self.rows.value(k) > 0)))
         };
-        let key_values = self.keys.retain(&live)?;
-        self.rows.retain(&live);
-        for (_, totals) in &mut self.inverse {
-            totals.retain(&live);
-        }
-        if let Some(r) = &mut self.retract {
-            r.retain(&live);
-        }
-        let live_count = self.keys.len();
+        // Keys without rows are dropped (the index rebuilt) once they are as
+        // many as the live ones; until then, where only totals are kept per
+        // key (exactly zero for those keys), they stay, and the output skips
+        // them.
+        let live_count = live.true_count();
+        let kept = if n - live_count < live_count.max(DROP_SLACK) {
+            self.keys.columns()?
+        } else {
+            None
+        };
+        let (key_values, skipping) = match kept {
+            Some(all) if live_count == n => (all, None),
+            Some(all) => (
+                all.iter()
+                    .map(|c| filter(c, &live))
+                    .collect::<Result<Vec<_>, _>>()?,
+                Some(&live),
+            ),
+            None => {
+                let kept = self.keys.retain(&live)?;
+                self.rows.retain(&live);
+                for (_, totals) in &mut self.inverse {
+                    totals.retain(&live);
+                }
+                if let Some(r) = &mut self.retract {
+                    r.retain(&live);
+                }
+                (kept, None)
+            }
+        };
 
         let mut columns: Vec<ArrayRef> = key_values;
         let merged = match &mut self.two_stack {
@@ -387,7 +418,10 @@ impl WindowAggregate {
                             .iter()
                             .find(|(i, _)| *i == c)
                             .ok_or_else(|| internal("inverse state missing"))?;
-                        columns.push(totals.emit());
+                        columns.push(match skipping {
+                            Some(live) => filter(&totals.emit(), live)?,
+                            None => totals.emit(),
+                        });
                     }
                 }
                 Strategy::Panes => {
@@ -401,7 +435,7 @@ impl WindowAggregate {
             }
         }
         let states = RecordBatch::try_new(Arc::clone(&self.finisher_input), columns)?;
-        let finished = self.finisher.merge(vec![states]).await?;
+        let finished = self.finisher.merge_one_per_key(states).await?;
         let Some(retract) = &mut self.retract else {
             return Ok(finished);
         };

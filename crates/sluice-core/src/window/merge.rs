@@ -9,7 +9,8 @@
 //! columns and those group indices straight to the aggregates'
 //! `GroupsAccumulator`s, which is what `AggregateExec` does after its hash
 //! table has numbered the groups. Aggregates without a `GroupsAccumulator`
-//! (some user UDAFs) take the `AggregateExec` path.
+//! (some user UDAFs), and aggregates without GROUP BY, take the
+//! `AggregateExec` path.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -64,7 +65,12 @@ impl PartialMerger {
         let scan = SlotTable::new(partial_schema, Arc::clone(&slot)).scan_exec(columns, 1)?;
         let filters = vec![None; aggregates.len()];
         let key_columns = group_by.num_group_exprs();
-        let accumulated = if aggregates.iter().all(|a| a.groups_accumulator_supported()) {
+        // Without GROUP BY, DataFusion finishes with `Accumulator`s, which
+        // say NULL where a `GroupsAccumulator` of some aggregates (variance)
+        // says NaN for no rows: those keep DataFusion's path.
+        let grouped = key_columns > 0;
+        let accumulated = if grouped && aggregates.iter().all(|a| a.groups_accumulator_supported())
+        {
             let mut at = key_columns;
             let mut columns = Vec::with_capacity(aggregates.len());
             for a in &aggregates {
