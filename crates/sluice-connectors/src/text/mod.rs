@@ -66,14 +66,15 @@ impl Sink for TextSink {
         let location = resolve(&self.session, &dir)?;
         let mut text = String::new();
         push_spark_rows(batches, usize::MAX, &mut text)?;
-        let put = |name: &'static str, body: Vec<u8>| location.put_whole(name, body);
-        let fail = |e: object_store::Error| SluiceError::Sink {
-            name: self.name.clone(),
-            batch_time,
-            message: format!("writing '{dir}': {e}"),
-        };
-        put("part-00000", text.into_bytes()).await.map_err(fail)?;
-        put("_SUCCESS", Vec::new()).await.map_err(fail)?;
-        Ok(())
+        // `_SUCCESS` last.
+        let files = vec![("part-00000", text.into_bytes()), ("_SUCCESS", Vec::new())];
+        location
+            .put_all_whole(files)
+            .await
+            .map_err(|e| SluiceError::Sink {
+                name: self.name.clone(),
+                batch_time,
+                message: format!("writing '{dir}': {e}"),
+            })
     }
 }
