@@ -30,8 +30,6 @@
 
 use std::sync::Arc;
 
-use std::fmt::Write as _;
-
 use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray, StringViewArray};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use arrow::error::ArrowError;
@@ -71,7 +69,7 @@ impl<'a> Cells<'a> {
             Cells::Text(a) if a.is_valid(row) => out.push_str(a.value(row)),
             Cells::View(a) if a.is_valid(row) => out.push_str(a.value(row)),
             Cells::Int(a) if a.is_valid(row) => {
-                let _ = write!(out, "{}", a.value(row));
+                out.push_str(itoa::Buffer::new().format(a.value(row)));
             }
             Cells::Text(_) | Cells::View(_) | Cells::Int(_) => out.push_str(NULL),
             Cells::Formatted(f) => f.value(row).write(out)?,
