@@ -257,9 +257,17 @@ impl KeyedStream {
         rows: usize,
     ) -> DFResult<(Vec<usize>, RecordBatch)> {
         let k = self.key_columns;
+        // One row per key: on the partitioned plan the partial step gives one
+        // per key per partition. Merged first in a hash table of the batch's
+        // keys only, so the store's index (which may not fit in cache) is
+        // probed once per key.
+        let touched = if self.batch_plan.partitioned_for(rows) {
+            self.merger.merge(vec![touched]).await?
+        } else {
+            touched
+        };
         if self.merger.merges_known_groups() {
-            // The store's index numbers the keys (the partitioned plan gives
-            // a key once per partition); no second hash table.
+            // The store's index numbers the keys; no second hash table.
             let found = self
                 .store
                 .find(&touched.columns()[..k], touched.num_rows())?;
@@ -286,14 +294,7 @@ impl KeyedStream {
                 return Ok((groups.keys, merged));
             }
         }
-        // One row per key (on the partitioned plan the partial step gives one
-        // per key per partition), then the touched keys' stored rows, found
-        // once in the index.
-        let touched = if self.batch_plan.partitioned_for(rows) {
-            self.merger.merge(vec![touched]).await?
-        } else {
-            touched
-        };
+        // The touched keys' stored rows, found once in the index.
         let keys = self
             .store
             .find(&touched.columns()[..k], touched.num_rows())?;

@@ -90,12 +90,11 @@ pub struct StateStore {
     location: Vec<u64>,
     live: usize,
     rows: usize,
-    /// Per key index: the last lookup that took it (to take a key once).
-    seen: Vec<u32>,
+    /// Per key index: the last lookup that took it (to take a key once),
+    /// and its group in that lookup if [`groups_of`](Self::groups_of) made
+    /// it (side by side: one cache miss per key, not two).
+    seen: Vec<(u32, u32)>,
     lookups: u32,
-    /// Per key index: its group in the last [`groups_of`](Self::groups_of)
-    /// (valid where `seen` holds that lookup).
-    group_of: Vec<u32>,
     scratch: Vec<usize>,
     /// Row `i` of chunk 0 was key `i`'s when written (a compaction wrote it).
     base_in_key_order: bool,
@@ -120,7 +119,6 @@ impl StateStore {
             rows: 0,
             seen: Vec::new(),
             lookups: 0,
-            group_of: Vec::new(),
             scratch: Vec::new(),
             base_in_key_order: false,
             idle: None,
@@ -250,8 +248,7 @@ impl StateStore {
         let n = self.keys.len();
         if self.location.len() < n {
             self.location.resize(n, NOWHERE);
-            self.seen.resize(n, 0);
-            self.group_of.resize(n, 0);
+            self.seen.resize(n, (0, 0));
         }
         Ok(())
     }
@@ -273,7 +270,7 @@ impl StateStore {
     /// A fresh stamp for `seen`.
     fn next_lookup(&mut self) -> u32 {
         if self.lookups == u32::MAX {
-            self.seen.iter_mut().for_each(|s| *s = 0);
+            self.seen.iter_mut().for_each(|s| *s = (0, 0));
             self.lookups = 0;
         }
         self.lookups += 1;
@@ -292,10 +289,9 @@ impl StateStore {
         let mut rows = Vec::with_capacity(keys.len());
         let mut at = Vec::new();
         for (row, &k) in keys.iter().enumerate() {
-            if self.seen[k] != stamp {
-                self.seen[k] = stamp;
+            if self.seen[k].0 != stamp {
                 let group = distinct.len();
-                self.group_of[k] = group as u32;
+                self.seen[k] = (stamp, group as u32);
                 distinct.push(k);
                 first_rows.push(row as u32);
                 if self.location[k] != NOWHERE {
@@ -303,7 +299,7 @@ impl StateStore {
                     stored_groups.push(group);
                 }
             }
-            rows.push(self.group_of[k] as usize);
+            rows.push(self.seen[k].1 as usize);
         }
         Ok(KeyGroups {
             keys: distinct,
@@ -320,10 +316,10 @@ impl StateStore {
         self.next_lookup();
         let mut at = Vec::new();
         for &k in keys {
-            if self.seen[k] == self.lookups {
+            if self.seen[k].0 == self.lookups {
                 continue;
             }
-            self.seen[k] = self.lookups;
+            self.seen[k].0 = self.lookups;
             if self.location[k] != NOWHERE {
                 at.push(unpack(self.location[k]));
             }
@@ -523,8 +519,7 @@ impl StateStore {
         if let Some(idle) = self.idle.as_mut() {
             idle.retain(&mask);
         }
-        self.seen = vec![0; self.location.len()];
-        self.group_of = vec![0; self.location.len()];
+        self.seen = vec![(0, 0); self.location.len()];
         // The snapshot lists live keys in index order, which `retain` kept.
         self.replace_chunks(rows);
         Ok(())
@@ -538,8 +533,7 @@ impl StateStore {
             .sum::<usize>()
             + self.keys.size()
             + self.location.capacity() * 8
-            + self.seen.capacity() * 4
-            + self.group_of.capacity() * 4
+            + self.seen.capacity() * 8
             + self.idle.as_ref().map_or(0, IdleKeys::size)
     }
 
