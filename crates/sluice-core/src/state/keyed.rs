@@ -2,7 +2,8 @@
 //! across all batches, kept as Arrow arrays in a [`StateStore`].
 //!
 //! Each batch, DataFusion's partial `AggregateExec` turns the batch's rows
-//! into one row of states per key it touched (per partition); the store
+//! into one row of states per key it touched (on the partitioned plan one
+//! per partition, merged first in a table of the batch's keys); the store
 //! finds those keys once in its index, which numbers them, and gives their
 //! stored states; the aggregates' own accumulators merge the two by those
 //! numbers, with no second hash table (a UDAF without a `GroupsAccumulator`
