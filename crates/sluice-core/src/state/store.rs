@@ -608,17 +608,23 @@ mod tests {
     fn put_touched(store: &mut StateStore, mut ks: Vec<i64>, t: i64) -> Vec<i64> {
         ks.sort();
         ks.dedup();
-        let b = RecordBatch::try_new(
-            schema(),
-            vec![
-                Arc::new(Int64Array::from(ks.clone())),
-                Arc::new(Int64Array::from(vec![t; ks.len()])),
-            ],
-        )
-        .unwrap();
+        let b = rows(schema(), ks.clone(), vec![t; ks.len()]);
         let keys = store.find(&b.columns()[..1], b.num_rows()).unwrap();
         store.put_at(&keys, &b, Some(t)).unwrap();
         ks
+    }
+
+    /// A batch of `schema` with key column `k` and state column `v`.
+    fn rows(schema: SchemaRef, k: impl Into<Int64Array>, v: impl Into<Int64Array>) -> RecordBatch {
+        let (k, v) = (k.into(), v.into());
+        RecordBatch::try_new(schema, vec![Arc::new(k), Arc::new(v)]).unwrap()
+    }
+
+    /// Removes the keys `ks` from `store`.
+    fn remove(store: &mut StateStore, ks: impl Into<Int64Array>) {
+        let ks: Int64Array = ks.into();
+        let n = ks.len();
+        store.remove(&[Arc::new(ks)], n).unwrap();
     }
 
     fn pairs(b: &RecordBatch) -> Vec<(Option<i64>, i64)> {
@@ -647,23 +653,13 @@ mod tests {
                         .iter()
                         .map(|_| step as i64 * 1000 + next(1000) as i64)
                         .collect();
-                    let b = RecordBatch::try_new(
-                        schema(),
-                        vec![
-                            Arc::new(Int64Array::from(ks.clone())),
-                            Arc::new(Int64Array::from(vs.clone())),
-                        ],
-                    )
-                    .unwrap();
+                    let b = rows(schema(), ks.clone(), vs.clone());
                     store.upsert(&b).unwrap();
                     model.extend(ks.into_iter().zip(vs));
                 }
                 1 => {
                     let ks: Vec<Option<i64>> = (0..next(20)).map(|_| key(next(400))).collect();
-                    let n = ks.len();
-                    store
-                        .remove(&[Arc::new(Int64Array::from(ks.clone()))], n)
-                        .unwrap();
+                    remove(&mut store, ks.clone());
                     for k in ks {
                         model.remove(&k);
                     }
@@ -726,23 +722,13 @@ mod tests {
                         .filter(|_| !nulls || next(3) > 0)
                 })
                 .collect();
-            let b = RecordBatch::try_new(
-                nullable.clone(),
-                vec![
-                    Arc::new(Int64Array::from(ks.clone())),
-                    Arc::new(Int64Array::from(vs.clone())),
-                ],
-            )
-            .unwrap();
+            let b = rows(nullable.clone(), ks.clone(), vs.clone());
             store.upsert(&b).unwrap();
             model.extend(ks.into_iter().zip(vs));
             if next(150) == 0 {
                 let gone: Vec<Option<i64>> =
                     (0..next(30)).map(|_| Some(next(1500) as i64)).collect();
-                let n = gone.len();
-                store
-                    .remove(&[Arc::new(Int64Array::from(gone.clone()))], n)
-                    .unwrap();
+                remove(&mut store, gone.clone());
                 for k in gone {
                     model.remove(&k);
                 }
@@ -788,10 +774,7 @@ mod tests {
             }
             if next(4) == 0 {
                 let gone: Vec<i64> = (0..next(100)).map(|_| next(3000) as i64).collect();
-                let n = gone.len();
-                store
-                    .remove(&[Arc::new(Int64Array::from(gone.clone()))], n)
-                    .unwrap();
+                remove(&mut store, gone.clone());
                 for k in gone {
                     last.remove(&k);
                 }
@@ -829,10 +812,7 @@ mod tests {
             let ks: Vec<i64> = (0..next(60)).map(|_| next(500) as i64).collect();
             put_touched(&mut store, ks, t);
             let gone: Vec<i64> = (0..next(10)).map(|_| next(500) as i64).collect();
-            let n = gone.len();
-            store
-                .remove(&[Arc::new(Int64Array::from(gone))], n)
-                .unwrap();
+            remove(&mut store, gone);
             store.take_idle(t - 1 - next(30) as i64).unwrap();
             if t % 7 == 0 {
                 saved = vec![store.full_changes().unwrap()];
