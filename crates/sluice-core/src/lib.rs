@@ -6,6 +6,7 @@
 //! - [`clock`]: when batches are cut (system, simulated, manual clocks);
 //! - [`engine`]: the graph of sources → streams → sinks and one batch's work;
 //! - [`plan`]: each stream's SQL planned once, executed every batch;
+//! - [`build_side`]: joins with a static table build on the table;
 //! - [`slot`]: the table leaf whose contents are swapped each batch;
 //! - [`window`]: `FROM window(stream, length, slide)`, incremental windowed aggregates;
 //! - [`state`]: keyed state: `EMIT CHANGES/SNAPSHOT` over Arrow arrays, and
@@ -39,6 +40,7 @@
 //! # });
 //! ```
 
+pub mod build_side;
 pub mod catalog;
 pub mod checkpoint;
 pub mod clock;

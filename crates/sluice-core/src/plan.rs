@@ -18,11 +18,13 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::error::Result as DFResult;
 use datafusion::execution::TaskContext;
-use datafusion::execution::session_state::SessionState;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::execution_plan::reset_plan_states;
 use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
 use datafusion::prelude::SessionContext;
+
+use crate::build_side::StaticBuildSide;
 
 /// Input rows at or above which a batch runs on the partitioned plan: one
 /// DataFusion batch. Measured (`cargo bench -p sluice-benches -- threshold`,
@@ -139,10 +141,15 @@ pub(crate) async fn physical_plan(
 
 /// A copy of the session's state (sharing its catalog) with the settings
 /// stream plans are made with: `partitions` target partitions, no dynamic
-/// filters, and partial aggregates that always aggregate (a window keeps
-/// them, so they must not turn into one state per row).
+/// filters, partial aggregates that always aggregate (a window keeps
+/// them, so they must not turn into one state per row), and joins with a
+/// static table built on the table ([`StaticBuildSide`]).
 pub(crate) fn stream_state(session: &SessionContext, partitions: usize) -> SessionState {
-    let mut state = session.state();
+    let state = session.state();
+    let rules = StaticBuildSide::placed_in(state.physical_optimizers().to_vec());
+    let mut state = SessionStateBuilder::new_from_existing(state)
+        .with_physical_optimizer_rules(rules)
+        .build();
     {
         let options = state.config_mut().options_mut();
         options.execution.target_partitions = partitions;
