@@ -61,6 +61,7 @@ pub mod sink;
 pub mod slot;
 pub mod source;
 pub mod split;
+pub mod split_view;
 pub mod state;
 pub mod stateful;
 pub mod statements;

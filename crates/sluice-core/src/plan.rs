@@ -127,7 +127,8 @@ impl StreamPlan {
 
 /// Plans `logical` with `partitions` target partitions and no dynamic filters;
 /// an unnest of a lone list column becomes a zero-copy slice
-/// ([`crate::flatten`]).
+/// ([`crate::flatten`]), and a `split_part` cast to a string view views its
+/// input ([`crate::split_view`]).
 pub(crate) async fn physical_plan(
     session: &SessionContext,
     logical: &LogicalPlan,
@@ -136,7 +137,7 @@ pub(crate) async fn physical_plan(
     let plan = stream_state(session, partitions)
         .create_physical_plan(logical)
         .await?;
-    crate::flatten::flatten_unnests(plan)
+    crate::split_view::split_parts_as_views(crate::flatten::flatten_unnests(plan)?)
 }
 
 /// A copy of the session's state (sharing its catalog) with the settings
