@@ -41,6 +41,7 @@
 //! ```
 
 pub mod build_side;
+pub mod byte_positions;
 pub mod catalog;
 pub mod checkpoint;
 pub mod clock;

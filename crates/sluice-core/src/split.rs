@@ -5,7 +5,7 @@
 //! `StringBuilder`s. For the common case (a `Utf8` column split on a constant,
 //! non-empty delimiter, no `null_str`) this one copies the parts into one
 //! values buffer and writes the offsets directly; a one-byte delimiter is
-//! found by a single `memchr` pass over the whole column, a longer one by
+//! found by a single pass over the whole column ([`crate::byte_positions`]), a longer one by
 //! `memmem` row by row. Its share of a word count batch's CPU went from a
 //! quarter to an eighth (perf; docs/performance.md). Every other case (other string types, a NULL or
 //! empty delimiter, a delimiter per row, `null_str`) goes to DataFusion's own
@@ -37,6 +37,8 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
 };
 use datafusion::prelude::SessionContext;
+
+use crate::byte_positions::BytePositions;
 
 /// Replaces the session's `string_to_array` (and its alias) with this one.
 pub fn register(session: &SessionContext) {
@@ -111,7 +113,7 @@ fn split(text: &StringArray, delimiter: &str, item: Arc<Field>) -> Result<ListAr
     if let [byte] = delimiter.as_bytes() {
         // One byte: a match cannot straddle two rows, so the delimiters of
         // the whole column are found in one pass over its bytes.
-        let mut hits = memchr::memchr_iter(*byte, bytes).peekable();
+        let mut hits = BytePositions::new(*byte, bytes).peekable();
         for (row, start, end) in rows {
             let mut from = start;
             if text.is_valid(row) && end > start {

@@ -37,6 +37,8 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use memchr::memmem;
 
+use crate::byte_positions::BytePositions;
+
 /// Replaces, in every projection of `plan`, each `CAST(split_part(text,
 /// 'delimiter', n) AS Utf8View)` over `Utf8` text, with a non-empty delimiter
 /// and `n > 0`, by a [`SplitPartView`].
@@ -159,7 +161,7 @@ impl Delimiter {
             (Some(&first), Some(&last)) => (first as usize, last as usize),
             _ => return,
         };
-        let mut hits = memchr::memchr_iter(*delimiter, &bytes[first..last])
+        let mut hits = BytePositions::new(*delimiter, &bytes[first..last])
             .map(|at| first + at)
             .peekable();
         for (i, (from, to)) in ranges.enumerate() {

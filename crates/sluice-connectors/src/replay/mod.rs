@@ -15,6 +15,7 @@ use arrow::array::{RecordBatch, StringArray};
 use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
+use sluice_core::byte_positions::BytePositions;
 use sluice_core::source::{Source, SourceContext, SourceFactory, SourceSpec};
 use sluice_core::{Result, SluiceError};
 
@@ -59,24 +60,35 @@ pub fn lines_batch(schema: &SchemaRef, text: String) -> Result<RecordBatch> {
     let too_big = || SluiceError::Config("a text batch over 2 GiB".into());
     let mut ends: Vec<i32> = Vec::with_capacity(bytes.len() / 16 + 2);
     ends.push(0);
-    let (mut start, mut kept) = (0, 0);
-    while start < bytes.len() {
-        let (end, next) = match memchr::memchr(b'\n', &bytes[start..]) {
-            Some(at) => {
-                let newline = start + at;
-                let end = if newline > start && bytes[newline - 1] == b'\r' {
-                    newline - 1
-                } else {
-                    newline
-                };
-                (end, newline + 1)
-            }
-            None => (bytes.len(), bytes.len()),
-        };
+    // Newlines are found a block at a time, 64 bytes per comparison
+    // ([`BytePositions`]), not with a search per line: lines are short, and
+    // a search costs more to set up. Moving a line only writes below its
+    // start, so the block being read is never written.
+    const BLOCK: usize = 64 * 1024;
+    let mut newlines: Vec<usize> = Vec::with_capacity(BLOCK / 8);
+    let (mut start, mut kept, mut scanned) = (0, 0, 0);
+    let mut push_line = |bytes: &mut Vec<u8>, start: usize, end: usize| {
         bytes.copy_within(start..end, kept);
         kept += end - start;
         ends.push(i32::try_from(kept).map_err(|_| too_big())?);
-        start = next;
+        Ok::<(), SluiceError>(())
+    };
+    while scanned < bytes.len() {
+        let block = scanned..(scanned + BLOCK).min(bytes.len());
+        newlines.clear();
+        let found = BytePositions::new(b'\n', &bytes[block.clone()]);
+        newlines.extend(found.map(|at| block.start + at));
+        for &newline in &newlines {
+            let crlf = newline > start && bytes[newline - 1] == b'\r';
+            push_line(&mut bytes, start, if crlf { newline - 1 } else { newline })?;
+            start = newline + 1;
+        }
+        scanned = block.end;
+    }
+    // A last line without a newline.
+    if start < bytes.len() {
+        let end = bytes.len();
+        push_line(&mut bytes, start, end)?;
     }
     bytes.truncate(kept);
     let offsets = OffsetBuffer::new(ScalarBuffer::from(ends));
@@ -221,6 +233,7 @@ impl Source for ReplaySource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::AsArray;
 
     #[tokio::test]
     async fn each_file_is_a_batch_then_empty() {
@@ -271,6 +284,27 @@ mod tests {
                 .collect();
             assert_eq!(got, text.lines().collect::<Vec<_>>(), "{text:?}");
         }
+    }
+
+    /// Newlines are searched 64 KiB at a time: a `\r\n` cut by a block's
+    /// end, and lines across several blocks, are still whole lines.
+    #[test]
+    fn lines_cross_search_blocks() {
+        let schema = text_schema();
+        let text = format!(
+            "{}\r\n{}{}\ntail\r",
+            "a".repeat(64 * 1024 - 1),
+            "b é\r\n\n".repeat(40_000),
+            "c".repeat(200_000)
+        );
+        let batch = lines_batch(&schema, text.clone()).unwrap();
+        let got: Vec<&str> = batch
+            .column(0)
+            .as_string::<i32>()
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!(got, text.lines().collect::<Vec<_>>());
     }
 
     #[test]
