@@ -16,6 +16,11 @@
 //!   DataSourceExec: blacklist.csv                      <the batch>
 //! ```
 //!
+//! The hash table is built again every batch. So a table whose statistics
+//! give more rows than the optimizer setting
+//! `hash_join_single_partition_threshold_rows` (128Ki by default) is left
+//! where DataFusion put it; a table without statistics (a CSV file) is turned.
+//!
 //! A side is static when every leaf under it is a `DataSourceExec` (files, or
 //! the rows a `MemTable` had when the stream was planned), an `EmptyExec` or a
 //! `PlaceholderRowExec`. Anything else (a slot, a window, a table provider of
@@ -28,10 +33,10 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
-use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
 use datafusion::physical_plan::placeholder_row::PlaceholderRowExec;
+use datafusion::physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext};
 
 /// The name of DataFusion's rule [`StaticBuildSide`] runs after.
 const JOIN_SELECTION: &str = "join_selection";
@@ -60,8 +65,9 @@ impl PhysicalOptimizerRule for StaticBuildSide {
     fn optimize(
         &self,
         plan: Arc<dyn ExecutionPlan>,
-        _config: &ConfigOptions,
+        config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let most_rows = config.optimizer.hash_join_single_partition_threshold_rows;
         plan.transform_up(|node| {
             let Some(join) = node.downcast_ref::<HashJoinExec>() else {
                 return Ok(Transformed::no(node));
@@ -70,10 +76,13 @@ impl PhysicalOptimizerRule for StaticBuildSide {
                 return Ok(Transformed::no(node));
             }
             match (is_static(join.left())?, is_static(join.right())?) {
-                (false, true) => Ok(Transformed::yes(
+                (false, true) if !known_larger(join.right(), most_rows)? => Ok(Transformed::yes(
                     join.swap_inputs(PartitionMode::CollectLeft)?,
                 )),
-                (true, false) if join.partition_mode() != &PartitionMode::CollectLeft => {
+                (true, false)
+                    if join.partition_mode() != &PartitionMode::CollectLeft
+                        && !known_larger(join.left(), most_rows)? =>
+                {
                     Ok(Transformed::yes(Arc::new(
                         join.builder()
                             .with_partition_mode(PartitionMode::CollectLeft)
@@ -93,6 +102,14 @@ impl PhysicalOptimizerRule for StaticBuildSide {
     fn schema_check(&self) -> bool {
         true
     }
+}
+
+/// Whether `plan`'s statistics say it has more than `rows` rows. A table
+/// that large stays on the side DataFusion chose: its hash table would be
+/// built again every batch.
+fn known_larger(plan: &Arc<dyn ExecutionPlan>, rows: usize) -> Result<bool> {
+    let stats = StatisticsContext::new().compute(plan.as_ref(), &StatisticsArgs::new())?;
+    Ok(stats.num_rows.get_value().is_some_and(|&n| n > rows))
 }
 
 /// Whether every leaf under `plan` holds the same rows every batch.
@@ -174,6 +191,29 @@ mod tests {
                    WHERE NOT coalesce(b.flag, false)";
         let expected = (JoinType::Right, PartitionMode::CollectLeft, true);
         assert_eq!(joins(sql).await?, vec![expected; 2]);
+        Ok(())
+    }
+
+    /// A table known to be larger than DataFusion's single-partition threshold
+    /// stays on the side DataFusion chose.
+    #[tokio::test]
+    async fn a_large_table_is_left_where_datafusion_put_it() -> Result<()> {
+        let sql = "SELECT l.value FROM lines l LEFT JOIN blacklist b ON l.value = b.word";
+        let (ctx, _) = session().await?;
+        ctx.sql("SET datafusion.optimizer.hash_join_single_partition_threshold_rows = 1")
+            .await?
+            .collect()
+            .await?;
+        let logical = ctx.sql(sql).await?.into_optimized_plan()?;
+        let plan = physical_plan(&ctx, &logical, 1).await?;
+        let mut found = Vec::new();
+        plan.apply(|node| {
+            if let Some(join) = node.downcast_ref::<HashJoinExec>() {
+                found.push((*join.join_type(), is_static(join.left())?));
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        assert_eq!(found, vec![(JoinType::Left, false)]);
         Ok(())
     }
 
