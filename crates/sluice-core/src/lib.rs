@@ -7,6 +7,8 @@
 //! - [`engine`]: the graph of sources → streams → sinks and one batch's work;
 //! - [`plan`]: each stream's SQL planned once, executed every batch;
 //! - [`build_side`]: joins with a static table build on the table;
+//! - [`split`], [`split_view`], [`flatten`], [`byte_positions`]: splitting text
+//!   (`string_to_array`, `split_part`, `unnest`) without copying what need not be;
 //! - [`slot`]: the table leaf whose contents are swapped each batch;
 //! - [`window`]: `FROM window(stream, length, slide)`, incremental windowed aggregates;
 //! - [`state`]: keyed state: `EMIT CHANGES/SNAPSHOT` over Arrow arrays, and

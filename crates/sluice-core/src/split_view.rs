@@ -85,8 +85,9 @@ pub struct SplitPartView {
     field: usize,
 }
 
-/// How a delimiter is searched for: one byte with `memchr`, more with a
-/// prepared `memmem` finder.
+/// How a delimiter is searched for: one byte in one pass over the whole
+/// column ([`BytePositions`]), more string by string with a prepared
+/// `memmem` finder.
 #[derive(Debug)]
 enum Delimiter {
     Byte(u8),
@@ -275,7 +276,7 @@ impl SplitPartView {
 /// The view of `bytes[start..end]` in buffer 0 (Arrow's layout: the length;
 /// then the bytes themselves up to 12, else a 4-byte prefix, the buffer and
 /// the offset), loading 16 bytes at once where `bytes` has them instead of
-/// copying a short field byte by byte as [`make_view`] does.
+/// the copy of variable length [`make_view`] makes.
 fn view_of(bytes: &[u8], start: usize, end: usize) -> u128 {
     let len = end - start;
     let Some(Ok(chunk)) = bytes.get(start..start + 16).map(<[u8; 16]>::try_from) else {
