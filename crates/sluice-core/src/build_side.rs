@@ -164,13 +164,17 @@ mod tests {
         Ok((ctx, lines))
     }
 
-    /// The plans' hash joins: (join type, mode, whether its build side is static).
-    async fn joins(sql: &str) -> Result<Vec<(JoinType, PartitionMode, bool)>> {
-        let (ctx, _) = session().await?;
+    /// The hash joins of `sql`'s plans with each of `partitions`: (join
+    /// type, mode, whether its build side is static).
+    async fn plan_joins(
+        ctx: &SessionContext,
+        sql: &str,
+        partitions: &[usize],
+    ) -> Result<Vec<(JoinType, PartitionMode, bool)>> {
         let logical = ctx.sql(sql).await?.into_optimized_plan()?;
         let mut found = Vec::new();
-        for partitions in [1, 2] {
-            let plan = physical_plan(&ctx, &logical, partitions).await?;
+        for &partitions in partitions {
+            let plan = physical_plan(ctx, &logical, partitions).await?;
             plan.apply(|node| {
                 if let Some(join) = node.downcast_ref::<HashJoinExec>() {
                     found.push((
@@ -183,6 +187,12 @@ mod tests {
             })?;
         }
         Ok(found)
+    }
+
+    /// [`plan_joins`] in a fresh [`session`], with 1 and 2 partitions.
+    async fn joins(sql: &str) -> Result<Vec<(JoinType, PartitionMode, bool)>> {
+        let (ctx, _) = session().await?;
+        plan_joins(&ctx, sql, &[1, 2]).await
     }
 
     #[tokio::test]
@@ -204,15 +214,11 @@ mod tests {
             .await?
             .collect()
             .await?;
-        let logical = ctx.sql(sql).await?.into_optimized_plan()?;
-        let plan = physical_plan(&ctx, &logical, 1).await?;
-        let mut found = Vec::new();
-        plan.apply(|node| {
-            if let Some(join) = node.downcast_ref::<HashJoinExec>() {
-                found.push((*join.join_type(), is_static(join.left())?));
-            }
-            Ok(TreeNodeRecursion::Continue)
-        })?;
+        let found: Vec<_> = plan_joins(&ctx, sql, &[1])
+            .await?
+            .into_iter()
+            .map(|(join_type, _, build_static)| (join_type, build_static))
+            .collect();
         assert_eq!(found, vec![(JoinType::Left, false)]);
         Ok(())
     }

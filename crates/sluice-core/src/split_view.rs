@@ -91,14 +91,14 @@ pub struct SplitPartView {
 #[derive(Debug)]
 enum Delimiter {
     Byte(u8),
-    Bytes(memmem::Finder<'static>),
+    Bytes(Box<memmem::Finder<'static>>),
 }
 
 impl Delimiter {
     fn new(bytes: &[u8]) -> Self {
         match bytes {
             [b] => Self::Byte(*b),
-            _ => Self::Bytes(memmem::Finder::new(bytes).into_owned()),
+            _ => Self::Bytes(Box::new(memmem::Finder::new(bytes).into_owned())),
         }
     }
 
@@ -109,24 +109,18 @@ impl Delimiter {
         }
     }
 
-    fn find(&self, haystack: &[u8]) -> Option<usize> {
-        match self {
-            Self::Byte(b) => memchr::memchr(*b, haystack),
-            Self::Bytes(f) => f.find(haystack),
-        }
-    }
-
-    /// The byte range of field `n` (from 0) of `text`; empty when `text` has
-    /// fewer fields (PostgreSQL's, and DataFusion's, `split_part`).
-    fn field(&self, text: &[u8], n: usize) -> (usize, usize) {
+    /// The byte range of field `n` (from 0) of `text`, searched with
+    /// `finder`; empty when `text` has fewer fields (PostgreSQL's, and
+    /// DataFusion's, `split_part`).
+    fn field(finder: &memmem::Finder, text: &[u8], n: usize) -> (usize, usize) {
         let mut start = 0;
         for _ in 0..n {
-            match self.find(&text[start..]) {
-                Some(at) => start += at + self.bytes().len(),
+            match finder.find(&text[start..]) {
+                Some(at) => start += at + finder.needle().len(),
                 None => return (0, 0),
             }
         }
-        let end = self
+        let end = finder
             .find(&text[start..])
             .map_or(text.len(), |at| start + at);
         (start, end)
@@ -149,14 +143,17 @@ impl Delimiter {
         // Offsets of a valid array are in order and within `bytes`.
         let ranges = offsets.windows(2).map(|w| (w[0] as usize, w[1] as usize));
         let is_null = |i: usize| nulls.is_some_and(|nulls| nulls.is_null(i));
-        let Self::Byte(delimiter) = self else {
-            for (i, (from, to)) in ranges.enumerate() {
-                found((!is_null(i)).then(|| {
-                    let (start, end) = self.field(&bytes[from..to], n);
-                    (from + start, from + end)
-                }));
+        let delimiter = match self {
+            Self::Byte(delimiter) => delimiter,
+            Self::Bytes(finder) => {
+                for (i, (from, to)) in ranges.enumerate() {
+                    found((!is_null(i)).then(|| {
+                        let (start, end) = Self::field(finder, &bytes[from..to], n);
+                        (from + start, from + end)
+                    }));
+                }
+                return;
             }
-            return;
         };
         let (first, last) = match (offsets.first(), offsets.last()) {
             (Some(&first), Some(&last)) => (first as usize, last as usize),
