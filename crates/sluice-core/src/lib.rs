@@ -7,6 +7,8 @@
 //! - [`engine`]: the graph of sources → streams → sinks and one batch's work;
 //! - [`plan`]: each stream's SQL planned once, executed every batch;
 //! - [`build_side`]: joins with a static table build on the table;
+//! - [`interned_keys`]: GROUP BY one text column, its keys numbered once and
+//!   kept from batch to batch;
 //! - [`split`], [`split_view`], [`flatten`], [`byte_positions`]: splitting text
 //!   (`string_to_array`, `split_part`, `unnest`) without copying what need not be;
 //! - [`slot`]: the table leaf whose contents are swapped each batch;
@@ -53,6 +55,7 @@ pub mod engine;
 pub mod error;
 pub mod flatten;
 pub mod foreach;
+pub mod interned_keys;
 pub mod metrics;
 pub mod offsets;
 pub mod plan;

@@ -127,8 +127,9 @@ impl StreamPlan {
 
 /// Plans `logical` with `partitions` target partitions and no dynamic filters;
 /// an unnest of a lone list column becomes a zero-copy slice
-/// ([`crate::flatten`]), and a `split_part` cast to a string view views its
-/// input ([`crate::split_view`]).
+/// ([`crate::flatten`]), a `split_part` cast to a string view views its
+/// input ([`crate::split_view`]), and an aggregate grouped by one text
+/// column keeps its keys from batch to batch ([`crate::interned_keys`]).
 pub(crate) async fn physical_plan(
     session: &SessionContext,
     logical: &LogicalPlan,
@@ -137,7 +138,8 @@ pub(crate) async fn physical_plan(
     let plan = stream_state(session, partitions)
         .create_physical_plan(logical)
         .await?;
-    crate::split_view::split_parts_as_views(crate::flatten::flatten_unnests(plan)?)
+    let plan = crate::split_view::split_parts_as_views(crate::flatten::flatten_unnests(plan)?)?;
+    crate::interned_keys::intern_text_keys(plan)
 }
 
 /// A copy of the session's state (sharing its catalog) with the settings

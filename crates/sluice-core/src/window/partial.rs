@@ -126,7 +126,8 @@ impl PartialAggregate {
     }
 
     /// The partial step over `single` / `parallel` (the aggregate's input, or
-    /// plans with its schema), planned once.
+    /// plans with its schema), planned once, text keys interned
+    /// ([`crate::interned_keys`]).
     pub fn partial_plan(
         &self,
         single: Arc<dyn ExecutionPlan>,
@@ -136,7 +137,7 @@ impl PartialAggregate {
         let mut filters: Vec<_> = self.calls.iter().map(|c| c.filter.clone()).collect();
         filters.push(None);
         let partial = |input: Arc<dyn ExecutionPlan>| -> DFResult<Arc<dyn ExecutionPlan>> {
-            Ok(Arc::new(AggregateExec::try_new(
+            crate::interned_keys::intern_text_keys(Arc::new(AggregateExec::try_new(
                 AggregateMode::Partial,
                 self.group_by.clone(),
                 self.aggregates_with_rows(),
