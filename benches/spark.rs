@@ -4,6 +4,7 @@
 //! cargo bench -p sluice-benches --bench spark                      # every workload, both engines
 //! cargo bench -p sluice-benches --bench spark -- wordcount tiny    # some workloads
 //! cargo bench -p sluice-benches --bench spark -- --no-spark        # sluice and the baselines only
+//! cargo bench -p sluice-benches --bench spark -- --sluice-only     # sluice alone (for profiling)
 //! ```
 //!
 //! 1. Writes the input batches once, as files (`target/spark-bench/data/<workload>/batch-NNNN.txt`).
@@ -224,6 +225,13 @@ async fn run_sluice(w: &Workload, work: &Path) -> Measured {
     ssc.await_termination().await.expect("run");
     let infos = ssc.batch_infos();
     assert_eq!(infos.len(), w.batches, "sluice ran every batch");
+    let timed = &infos[w.untimed.min(infos.len())..];
+    println!(
+        "sluice {}: median reading {:.3} ms, processing {:.3} ms per batch",
+        w.name,
+        ms(stats(timed.iter().map(|b| b.input_time).collect()).median),
+        ms(stats(timed.iter().map(|b| b.processing_time).collect()).median),
+    );
     Measured {
         engine: "sluice".into(),
         times: infos
@@ -546,7 +554,8 @@ fn median(m: &Measured, w: &Workload) -> Duration {
 
 fn main() {
     let wants = common::wanted();
-    let no_spark = std::env::args().any(|a| a == "--no-spark");
+    let sluice_only = std::env::args().any(|a| a == "--sluice-only");
+    let no_spark = sluice_only || std::env::args().any(|a| a == "--no-spark");
     let chosen: Vec<&Workload> = WORKLOADS.iter().filter(|w| wants(w.name)).collect();
     let work = work_dir();
     let data = work.join("data");
@@ -564,7 +573,7 @@ fn main() {
     runtime.block_on(async {
         for w in &chosen {
             let mut measured = vec![run_sluice(w, &work).await];
-            if w.name == "wordcount" {
+            if w.name == "wordcount" && !sluice_only {
                 measured.push(run_loop(w, &work));
                 measured.push(run_datafusion(w, &work).await);
             }
@@ -597,7 +606,7 @@ fn main() {
             row(&mut table, w.name, m, w, ours);
         }
         let mut references = Vec::new();
-        if w.name == "wordcount" {
+        if w.name == "wordcount" && !sluice_only {
             references.extend(["loop", "datafusion"]);
         }
         if !no_spark {

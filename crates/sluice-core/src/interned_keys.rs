@@ -532,9 +532,10 @@ impl KeyInterner {
         }
         let mut offsets = Vec::with_capacity(self.groups() + 1);
         offsets.push(0i32);
-        let mut bytes = Vec::with_capacity(total);
+        let mut bytes = Vec::with_capacity(total + crate::split::SHORT);
         for &k in &self.keys_of_groups {
-            bytes.extend_from_slice(key_bytes(k));
+            let (from, to) = (self.offsets[k as usize], self.offsets[k as usize + 1]);
+            crate::split::append_range(&mut bytes, &self.bytes, from, to);
             offsets.push(bytes.len() as i32);
         }
         let nulls = self.null_key.and_then(|null| {

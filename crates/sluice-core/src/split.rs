@@ -86,6 +86,26 @@ impl ScalarUDFImpl for FastStringToArray {
     }
 }
 
+/// Parts this short are copied as one 16-byte chunk.
+pub(crate) const SHORT: usize = 16;
+
+/// Appends `bytes[from..to]` to `out`; a range of up to [`SHORT`] bytes as
+/// one fixed-size copy from `from` (cut back to its length), not a `memcpy`
+/// call, where `bytes` has that many from `from`. Short strings are what
+/// text splits and groups mostly copy; give `out` [`SHORT`] bytes of slack
+/// capacity so the copy never grows it.
+#[inline]
+pub(crate) fn append_range(out: &mut Vec<u8>, bytes: &[u8], from: usize, to: usize) {
+    match bytes[from..].first_chunk::<SHORT>() {
+        Some(chunk) if to - from <= SHORT => {
+            let end = out.len() + (to - from);
+            out.extend_from_slice(chunk);
+            out.truncate(end);
+        }
+        _ => out.extend_from_slice(&bytes[from..to]),
+    }
+}
+
 /// Each row's parts as a list: NULL stays NULL, `''` gives an empty list,
 /// and empty parts between delimiters are kept (`'a  b'` → `[a, '', b]`).
 fn split(text: &StringArray, delimiter: &str, item: Arc<Field>) -> Result<ListArray> {
@@ -94,13 +114,15 @@ fn split(text: &StringArray, delimiter: &str, item: Arc<Field>) -> Result<ListAr
     let last = offsets[text.len()] as usize;
     let bytes = &text.value_data()[first..last];
     // Parts hold at most the input's bytes, so their offsets fit in i32.
-    let mut values: Vec<u8> = Vec::with_capacity(bytes.len());
+    // (The slack is for the 16-byte copies of short parts.)
+    let mut values: Vec<u8> = Vec::with_capacity(bytes.len() + SHORT);
     let mut part_ends: Vec<i32> = Vec::with_capacity(text.len() * 2 + 1);
     part_ends.push(0);
     let mut list_ends: Vec<i32> = Vec::with_capacity(text.len() + 1);
     list_ends.push(0);
-    let push = |part: &[u8], values: &mut Vec<u8>, part_ends: &mut Vec<i32>| {
-        values.extend_from_slice(part);
+    // Appends the part `bytes[from..to]`.
+    let push = |from: usize, to: usize, values: &mut Vec<u8>, part_ends: &mut Vec<i32>| {
+        append_range(values, bytes, from, to);
         part_ends.push(values.len() as i32);
     };
     let rows = (0..text.len()).map(|row| {
@@ -113,31 +135,34 @@ fn split(text: &StringArray, delimiter: &str, item: Arc<Field>) -> Result<ListAr
     if let [byte] = delimiter.as_bytes() {
         // One byte: a match cannot straddle two rows, so the delimiters of
         // the whole column are found in one pass over its bytes.
-        let mut hits = BytePositions::new(*byte, bytes).peekable();
+        let mut hits = BytePositions::new(*byte, bytes);
+        let mut next = hits.next();
         for (row, start, end) in rows {
             let mut from = start;
-            if text.is_valid(row) && end > start {
-                while let Some(at) = hits.next_if(|&at| at < end) {
-                    push(&bytes[from..at], &mut values, &mut part_ends);
+            // A NULL row's bytes (if any) are skipped.
+            let parts = text.is_valid(row) && end > start;
+            while let Some(at) = next.filter(|&at| at < end) {
+                if parts {
+                    push(from, at, &mut values, &mut part_ends);
                     from = at + 1;
                 }
-                push(&bytes[from..end], &mut values, &mut part_ends);
+                next = hits.next();
             }
-            // Skip what a NULL row's bytes (if any) hold.
-            while hits.next_if(|&at| at < end).is_some() {}
+            if parts {
+                push(from, end, &mut values, &mut part_ends);
+            }
             list_ends.push((part_ends.len() - 1) as i32);
         }
     } else {
         let finder = memchr::memmem::Finder::new(delimiter.as_bytes());
         for (row, start, end) in rows {
             if text.is_valid(row) && end > start {
-                let string = &bytes[start..end];
-                let mut from = 0;
-                for at in finder.find_iter(string) {
-                    push(&string[from..at], &mut values, &mut part_ends);
-                    from = at + delimiter.len();
+                let mut from = start;
+                for at in finder.find_iter(&bytes[start..end]) {
+                    push(from, start + at, &mut values, &mut part_ends);
+                    from = start + at + delimiter.len();
                 }
-                push(&string[from..], &mut values, &mut part_ends);
+                push(from, end, &mut values, &mut part_ends);
             }
             list_ends.push((part_ends.len() - 1) as i32);
         }
