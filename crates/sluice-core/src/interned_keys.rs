@@ -377,7 +377,16 @@ pub struct KeyInterner {
     /// This run's number: a slot's group is this run's if its `run` is this.
     run: u32,
     /// This run's groups: each one's key, in the order first seen.
-    keys_of_groups: Vec<u32>,
+    keys_of_groups: Vec<GroupKey>,
+}
+
+/// A group's key as its slot holds it, so that a short key is written out
+/// without looking it up again.
+#[derive(Debug, Clone, Copy)]
+struct GroupKey {
+    head: u64,
+    len: u32,
+    key: u32,
 }
 
 /// A key's slot: its first 8 bytes (zero-padded), its length, its number,
@@ -455,7 +464,7 @@ impl KeyInterner {
         self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.offsets.capacity() * std::mem::size_of::<usize>()
             + self.bytes.capacity()
-            + self.keys_of_groups.capacity() * std::mem::size_of::<u32>()
+            + self.keys_of_groups.capacity() * std::mem::size_of::<GroupKey>()
     }
 
     /// Each row's group in this run, into `groups` (replacing what it held);
@@ -520,28 +529,31 @@ impl KeyInterner {
 
     /// This run's groups' keys, in group order.
     fn group_strings(&self) -> Result<StringArray> {
-        let key_bytes =
-            |k: u32| &self.bytes[self.offsets[k as usize]..self.offsets[k as usize + 1]];
-        let total: usize = self
-            .keys_of_groups
-            .iter()
-            .map(|&k| key_bytes(k).len())
-            .sum();
+        let total: usize = self.keys_of_groups.iter().map(|g| g.len as usize).sum();
         if i32::try_from(total).is_err() {
             return exec_err!("the group keys of one batch hold {total} bytes, over 2 GiB");
         }
         let mut offsets = Vec::with_capacity(self.groups() + 1);
         offsets.push(0i32);
         let mut bytes = Vec::with_capacity(total + crate::split::SHORT);
-        for &k in &self.keys_of_groups {
-            let (from, to) = (self.offsets[k as usize], self.offsets[k as usize + 1]);
-            crate::split::append_range(&mut bytes, &self.bytes, from, to);
-            offsets.push(bytes.len() as i32);
+        for group in &self.keys_of_groups {
+            let end = bytes.len() + group.len as usize;
+            if group.len <= 8 {
+                // The head is the key, zero-padded.
+                bytes.extend_from_slice(&group.head.to_le_bytes());
+                bytes.truncate(end);
+            } else {
+                let key = group.key as usize;
+                let (from, to) = (self.offsets[key], self.offsets[key + 1]);
+                crate::split::append_range(&mut bytes, &self.bytes, from, to);
+            }
+            offsets.push(end as i32);
         }
         let nulls = self.null_key.and_then(|null| {
-            self.keys_of_groups
-                .contains(&null)
-                .then(|| NullBuffer::from_iter(self.keys_of_groups.iter().map(|&k| k != null)))
+            let keys = || self.keys_of_groups.iter().map(|g| g.key);
+            keys()
+                .any(|k| k == null)
+                .then(|| NullBuffer::from_iter(keys().map(|k| k != null)))
         });
         Ok(StringArray::try_new(
             OffsetBuffer::new(ScalarBuffer::from(offsets)),
@@ -600,7 +612,11 @@ impl KeyInterner {
         if slot.run != run {
             slot.run = run;
             slot.group = self.keys_of_groups.len() as u32;
-            self.keys_of_groups.push(slot.key);
+            self.keys_of_groups.push(GroupKey {
+                head: slot.head,
+                len: slot.len,
+                key: slot.key,
+            });
         }
         slot.group as usize
     }
@@ -617,7 +633,11 @@ impl KeyInterner {
         };
         if self.null_group.1 != self.run {
             self.null_group = (self.keys_of_groups.len() as u32, self.run);
-            self.keys_of_groups.push(key);
+            self.keys_of_groups.push(GroupKey {
+                head: 0,
+                len: 0,
+                key,
+            });
         }
         self.null_group.0 as usize
     }
