@@ -192,6 +192,13 @@ fn generate(w: &Workload, data: &Path) {
     }
 }
 
+/// Writes out the page cache's dirty pages (`sync`), so that the kernel's
+/// write-back of the input files just generated (about 100 MB) or of the
+/// previous workload's output does not run on the cores a workload is timed on.
+fn settle_disk() {
+    let _ = std::process::Command::new("sync").status();
+}
+
 /// One engine's timings for one workload.
 struct Measured {
     engine: String,
@@ -401,6 +408,7 @@ fn run_spark(chosen: &[&Workload], work: &Path) -> HashMap<(String, String), Mea
         .status()
         .expect("javac (Java 17 must be on the PATH)");
     assert!(javac.success(), "javac DStreams.java failed");
+    settle_disk();
     let jvm = Command::new("java")
         .arg("-Xmx4g")
         .args(JAVA_OPENS)
@@ -413,6 +421,7 @@ fn run_spark(chosen: &[&Workload], work: &Path) -> HashMap<(String, String), Mea
         .status()
         .expect("java");
     assert!(jvm.success(), "the Spark JVM side failed: {jvm}");
+    settle_disk();
     let pyspark = Command::new(&python)
         .arg(bench_dir().join("dstream.py"))
         .arg(work)
@@ -568,10 +577,12 @@ fn main() {
     for w in &chosen {
         generate(w, &data);
     }
+    settle_disk();
     let runtime = common::runtime();
     let mut results: Vec<(&Workload, Vec<Measured>)> = Vec::new();
     runtime.block_on(async {
         for w in &chosen {
+            settle_disk();
             let mut measured = vec![run_sluice(w, &work).await];
             if w.name == "wordcount" && !sluice_only {
                 measured.push(run_loop(w, &work));
