@@ -21,7 +21,9 @@
 //! it on random input in the tests below). A partition that already knows
 //! more than [`KeyInterner::MAX_KEYS`] keys or [`KeyInterner::MAX_BYTES`]
 //! bytes of them forgets them at its next run, so a stream of ever-new keys
-//! does not grow it without end.
+//! does not grow it without end. Unlike DataFusion's aggregate it does not
+//! spill: under a session memory limit, a run whose keys and groups do not
+//! fit fails with the memory pool's "resources exhausted" error.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -423,7 +425,9 @@ impl Default for KeyInterner {
             null_group: (0, 0),
             hasher,
             short_seeds,
-            run: 0,
+            // Above the `run` of an empty or new slot, so that grouping
+            // before any `start_run` is a run of its own.
+            run: 1,
             keys_of_groups: Vec::new(),
         }
     }
@@ -748,6 +752,13 @@ mod tests {
     fn keys_are_numbered_once_and_groups_once_per_run() {
         let mut interner = KeyInterner::default();
         let mut groups = Vec::new();
+        // Before any start_run, grouping is a run of its own.
+        interner.group(
+            &StringArray::from(vec![Some("be"), None, Some("be")]),
+            &mut groups,
+        );
+        assert_eq!(groups, vec![0, 1, 0]);
+        interner = KeyInterner::default();
         interner.start_run();
         let first = StringArray::from(vec![
             Some("to"),
