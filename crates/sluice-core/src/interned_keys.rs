@@ -435,9 +435,12 @@ impl Default for KeyInterner {
 
 impl KeyInterner {
     /// A run that starts with more keys than this forgets them all first.
-    pub const MAX_KEYS: usize = 1 << 21;
+    /// At 1Mi keys a partition holds about 56 MB of slots and offsets besides
+    /// the keys' bytes; a stream has a few such partitions (partial and
+    /// final steps, the small-batch plan).
+    pub const MAX_KEYS: usize = 1 << 20;
     /// A run that starts with more key bytes than this forgets them all first.
-    pub const MAX_BYTES: usize = 64 << 20;
+    pub const MAX_BYTES: usize = 32 << 20;
 
     /// Starts a run: no groups, and the keys forgotten if there are too many.
     pub fn start_run(&mut self) {
