@@ -194,7 +194,7 @@ fn generate(w: &Workload, data: &Path) {
 
 /// Writes out the page cache's dirty pages (`sync`), so that the kernel's
 /// write-back of the input files just generated (about 100 MB) or of the
-/// previous workload's output does not run on the cores a workload is timed on.
+/// previous engine's output does not run on the cores the next one is timed on.
 fn settle_disk() {
     let _ = std::process::Command::new("sync").status();
 }
@@ -577,7 +577,6 @@ fn main() {
     for w in &chosen {
         generate(w, &data);
     }
-    settle_disk();
     let runtime = common::runtime();
     let mut results: Vec<(&Workload, Vec<Measured>)> = Vec::new();
     runtime.block_on(async {
@@ -585,7 +584,9 @@ fn main() {
             settle_disk();
             let mut measured = vec![run_sluice(w, &work).await];
             if w.name == "wordcount" && !sluice_only {
+                settle_disk();
                 measured.push(run_loop(w, &work));
+                settle_disk();
                 measured.push(run_datafusion(w, &work).await);
             }
             println!(
