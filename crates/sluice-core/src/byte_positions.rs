@@ -57,6 +57,28 @@ impl Iterator for BytePositions<'_> {
     }
 }
 
+/// Bit `i` set where `haystack[at + i] == needle`, for the 16 bytes from
+/// `at` (fewer where `haystack` ends sooner): one comparison, for a search
+/// within one short string that must not pay a search's setup.
+///
+/// ```
+/// use sluice_core::byte_positions::mask_16;
+/// assert_eq!(mask_16(b"12 w7 x", 0, b' '), 0b100100);
+/// assert_eq!(mask_16(b"12 w7 x", 3, b' '), 0b100);
+/// ```
+#[inline]
+pub fn mask_16(haystack: &[u8], at: usize, needle: u8) -> u32 {
+    let rest = haystack.get(at..).unwrap_or_default();
+    #[cfg(target_arch = "x86_64")]
+    if let Some(chunk) = rest.first_chunk::<16>() {
+        return u32::from(sse2::mask_of_16(chunk, needle));
+    }
+    rest.iter()
+        .take(16)
+        .enumerate()
+        .fold(0, |m, (i, &b)| m | (u32::from(b == needle) << i))
+}
+
 /// Bit `i` set where `block[i] == needle`; `block` has at most 64 bytes.
 #[inline]
 fn mask_of(block: &[u8], needle: u8) -> u64 {
@@ -75,6 +97,17 @@ mod sse2 {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
     };
+
+    /// [`super::mask_16`] for 16 bytes.
+    #[inline]
+    pub fn mask_of_16(chunk: &[u8; 16], needle: u8) -> u16 {
+        // SAFETY: SSE2 is part of every x86_64 CPU; the unaligned load reads
+        // the 16 bytes of `chunk`.
+        unsafe {
+            let bytes = _mm_loadu_si128(chunk.as_ptr() as *const __m128i);
+            _mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(needle as i8))) as u16
+        }
+    }
 
     /// [`super::mask_of`] for a whole block, 16 bytes per comparison.
     #[inline]
@@ -99,7 +132,7 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
-    use super::BytePositions;
+    use super::{BytePositions, mask_16};
 
     /// The same positions as a byte-by-byte scan, on texts of every length
     /// around the block size, with matches dense, sparse and at the ends.
@@ -121,6 +154,22 @@ mod tests {
                 let found: Vec<usize> = BytePositions::new(b'\n', &text).collect();
                 assert_eq!(found, expected, "length {len}, density {density}");
             }
+        }
+    }
+
+    /// The same bits as a byte-by-byte comparison, from every start near
+    /// a haystack's end (where fewer than 16 bytes are left).
+    #[test]
+    fn mask_16_equals_a_scan() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let text: Vec<u8> = (0..100)
+            .map(|_| if rng.random_bool(0.3) { b' ' } else { b'a' })
+            .collect();
+        for at in 0..=text.len() + 2 {
+            let expected = (0..16)
+                .filter(|i| text.get(at + i) == Some(&b' '))
+                .fold(0u32, |m, i| m | (1 << i));
+            assert_eq!(mask_16(&text, at, b' '), expected, "from {at}");
         }
     }
 }
