@@ -113,7 +113,7 @@ fn known_larger(plan: &Arc<dyn ExecutionPlan>, rows: usize) -> Result<bool> {
 }
 
 /// Whether every leaf under `plan` holds the same rows every batch.
-fn is_static(plan: &Arc<dyn ExecutionPlan>) -> Result<bool> {
+pub(crate) fn is_static(plan: &Arc<dyn ExecutionPlan>) -> Result<bool> {
     let mut all_static = true;
     plan.apply(|node| {
         if node.children().is_empty() {
@@ -143,6 +143,7 @@ mod tests {
     use datafusion::prelude::SessionContext;
 
     use super::is_static;
+    use crate::lookup_join::LookupJoinExec;
     use crate::plan::{StreamPlan, physical_plan};
     use crate::slot::{BatchSlot, SlotTable};
 
@@ -164,8 +165,9 @@ mod tests {
         Ok((ctx, lines))
     }
 
-    /// The hash joins of `sql`'s plans with each of `partitions`: (join
-    /// type, mode, whether its build side is static).
+    /// The hash joins of `sql`'s plans (a lookup join's among them) with
+    /// each of `partitions`: (join type, mode, whether its build side is
+    /// static).
     async fn plan_joins(
         ctx: &SessionContext,
         sql: &str,
@@ -176,7 +178,11 @@ mod tests {
         for &partitions in partitions {
             let plan = physical_plan(ctx, &logical, partitions).await?;
             plan.apply(|node| {
-                if let Some(join) = node.downcast_ref::<HashJoinExec>() {
+                let join = node.downcast_ref::<HashJoinExec>().or_else(|| {
+                    node.downcast_ref::<LookupJoinExec>()
+                        .and_then(LookupJoinExec::hash_join)
+                });
+                if let Some(join) = join {
                     found.push((
                         *join.join_type(),
                         *join.partition_mode(),

@@ -7,6 +7,8 @@
 //! - [`engine`]: the graph of sources → streams → sinks and one batch's work;
 //! - [`plan`]: each stream's SQL planned once, executed every batch;
 //! - [`build_side`]: joins with a static table build on the table;
+//! - [`lookup_join`]: a join with a static table of unique keys, one lookup
+//!   per stream row, the stream's columns untouched;
 //! - [`interned_keys`]: GROUP BY one text column, its keys numbered once and
 //!   kept from batch to batch;
 //! - [`split`], [`split_view`], [`flatten`], [`byte_positions`]: splitting text
@@ -56,6 +58,7 @@ pub mod error;
 pub mod flatten;
 pub mod foreach;
 pub mod interned_keys;
+pub mod lookup_join;
 pub mod metrics;
 pub mod offsets;
 pub mod plan;

@@ -128,8 +128,10 @@ impl StreamPlan {
 /// Plans `logical` with `partitions` target partitions and no dynamic filters;
 /// an unnest of a lone list column becomes a zero-copy slice
 /// ([`crate::flatten`]), a `split_part` cast to a string view views its
-/// input ([`crate::split_view`]), and an aggregate grouped by one text
-/// column keeps its keys from batch to batch ([`crate::interned_keys`]).
+/// input ([`crate::split_view`]), a join with a static table of unique
+/// keys is a lookup per row ([`crate::lookup_join`]), and an aggregate
+/// grouped by one text column keeps its keys from batch to batch
+/// ([`crate::interned_keys`]).
 pub(crate) async fn physical_plan(
     session: &SessionContext,
     logical: &LogicalPlan,
@@ -139,6 +141,7 @@ pub(crate) async fn physical_plan(
         .create_physical_plan(logical)
         .await?;
     let plan = crate::split_view::split_parts_as_views(crate::flatten::flatten_unnests(plan)?)?;
+    let plan = crate::lookup_join::lookup_static_joins(plan)?;
     crate::interned_keys::intern_text_keys(plan)
 }
 
