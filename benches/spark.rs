@@ -228,16 +228,19 @@ async fn run_sluice(w: &Workload, work: &Path) -> Measured {
     ssc.sql(&script).await.expect("script");
     ssc.set_clock(ClockChoice::Simulated);
     ssc.set_max_batches(w.batches as u64);
+    let cpu_before = cpu_time();
     ssc.start().await.expect("start");
     ssc.await_termination().await.expect("run");
+    let cpu = cpu_time().saturating_sub(cpu_before);
     let infos = ssc.batch_infos();
     assert_eq!(infos.len(), w.batches, "sluice ran every batch");
     let timed = &infos[w.untimed.min(infos.len())..];
     println!(
-        "sluice {}: median reading {:.3} ms, processing {:.3} ms per batch",
+        "sluice {}: median reading {:.3} ms, processing {:.3} ms per batch; {:.3} ms of CPU per batch (every thread, every batch)",
         w.name,
         ms(stats(timed.iter().map(|b| b.input_time).collect()).median),
         ms(stats(timed.iter().map(|b| b.processing_time).collect()).median),
+        ms(cpu) / w.batches as f64,
     );
     Measured {
         engine: "sluice".into(),
@@ -246,6 +249,22 @@ async fn run_sluice(w: &Workload, work: &Path) -> Measured {
             .map(|b| b.input_time + b.processing_time)
             .collect(),
     }
+}
+
+/// The CPU time this process's live threads have run so far (Linux's
+/// per-thread `schedstat`; zero elsewhere). Unlike a batch's wall time it
+/// does not move with how the two cores are shared, so it shows a change's
+/// effect through this machine's noise.
+fn cpu_time() -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    let nanos: u64 = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(nanos)
 }
 
 /// Writes rows as the text sink does: `(a,b)` per line, in `batch-<ms>/part-00000`.
