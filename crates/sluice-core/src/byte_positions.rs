@@ -5,7 +5,9 @@
 //! for every match when matches are a few bytes apart (a space every five
 //! bytes in text). [`BytePositions`] compares a block of 64 bytes at once
 //! into a bit mask and hands out its set bits, so a match costs a few
-//! instructions however close the next one is.
+//! instructions however close the next one is. [`mask_16`] compares the 16
+//! bytes at one position, for a search within one short string (the field
+//! `split_part_view` wants from each line).
 //!
 //! ```
 //! use sluice_core::byte_positions::BytePositions;
