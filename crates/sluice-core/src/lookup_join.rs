@@ -34,7 +34,7 @@ use std::sync::Arc;
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions, UInt32Array,
 };
-use arrow::buffer::{BooleanBuffer, NullBuffer};
+use arrow::buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
 use arrow::compute::kernels::cmp::eq;
 use arrow::compute::{concat_batches, filter, filter_record_batch, take};
 use arrow::datatypes::{DataType, SchemaRef, UInt32Type};
@@ -172,13 +172,13 @@ impl LookupTable {
 
     /// For each of `keys`, the table row with that key; the rows of keys
     /// without one (NULL among them) are marked unmatched.
-    fn rows_of(&self, keys: &ArrayRef) -> Result<(Vec<u32>, BooleanBuffer)> {
+    fn rows_of(&self, keys: &ArrayRef) -> Result<(ScalarBuffer<u32>, BooleanBuffer)> {
         let n = keys.len();
         let mut rows = Vec::with_capacity(n);
-        let matched = match (&self.index, keys.as_string_view_opt()) {
+        match (&self.index, keys.as_string_view_opt()) {
             (KeyIndex::Views { short, long }, Some(probe)) => {
                 let stored = self.keys.as_string_view();
-                BooleanBuffer::collect_bool(n, |i| {
+                let matched = BooleanBuffer::collect_bool(n, |i| {
                     let view = probe.views()[i];
                     let row = if probe.is_null(i) {
                         None
@@ -192,7 +192,8 @@ impl LookupTable {
                     };
                     rows.push(row.unwrap_or(0));
                     row.is_some()
-                })
+                });
+                Ok((rows.into(), matched))
             }
             (KeyIndex::Hashed(by_hash), _) => {
                 let mut hashes = vec![0; n];
@@ -209,25 +210,19 @@ impl LookupTable {
                         false
                     }
                 });
-                let candidates = UInt32Array::new(
-                    std::mem::take(&mut rows).into(),
-                    Some(NullBuffer::new(found)),
-                );
+                let candidates = UInt32Array::new(rows.into(), Some(NullBuffer::new(found)));
                 let equal = eq(keys, &take(&self.keys, &candidates, None)?)?;
-                rows = candidates.values().to_vec();
-                match equal.nulls() {
+                let matched = match equal.nulls() {
                     Some(nulls) => equal.values() & nulls.inner(),
                     None => equal.values().clone(),
-                }
+                };
+                Ok((candidates.values().clone(), matched))
             }
-            (KeyIndex::Views { .. }, None) => {
-                return datafusion::common::internal_err!(
-                    "a lookup join's keys are {} on one side only",
-                    keys.data_type()
-                );
-            }
-        };
-        Ok((rows, matched))
+            (KeyIndex::Views { .. }, None) => datafusion::common::internal_err!(
+                "a lookup join's keys are {} on one side only",
+                keys.data_type()
+            ),
+        }
     }
 }
 
@@ -255,7 +250,7 @@ impl Lookup {
             .evaluate(batch)?
             .into_array(batch.num_rows())?;
         let (rows, matched) = table.rows_of(&keys)?;
-        let rows = UInt32Array::new(rows.into(), Some(NullBuffer::new(matched.clone())));
+        let rows = UInt32Array::new(rows, Some(NullBuffer::new(matched.clone())));
         let (batch, rows) = if self.keep_unmatched || rows.null_count() == 0 {
             (batch.clone(), rows)
         } else {
