@@ -5,6 +5,7 @@
 //! cargo bench -p sluice-benches --bench spark -- wordcount tiny    # some workloads
 //! cargo bench -p sluice-benches --bench spark -- --no-spark        # sluice and the baselines only
 //! cargo bench -p sluice-benches --bench spark -- --sluice-only     # sluice alone (for profiling)
+//! cargo bench -p sluice-benches --bench spark -- --sluice-only --batches=2000 tiny  # more batches
 //! ```
 //!
 //! 1. Writes the input batches once, as files (`target/spark-bench/data/<workload>/batch-NNNN.txt`).
@@ -49,6 +50,7 @@ const VOCABULARY: usize = 100_000;
 const STATE_KEYS: usize = 1_000_000;
 
 /// One workload: its input, and which batches are timed.
+#[derive(Clone)]
 struct Workload {
     name: &'static str,
     /// The sluice script (`benches/spark/<script>.sql`).
@@ -197,6 +199,36 @@ fn generate(w: &Workload, data: &Path) {
 /// previous engine's output does not run on the cores the next one is timed on.
 fn settle_disk() {
     let _ = std::process::Command::new("sync").status();
+}
+
+/// Moves the chosen workloads' input and every engine's output of them from
+/// an earlier run aside, into `old/`, before anything is written and timed;
+/// `main` removes `old/` once every engine has run and been checked. They
+/// are not removed first because, on a file system like this machine's
+/// (ext4 without a journal), making a file skips every inode freed in the
+/// last 5 s (300 s while its inode table block is unwritten) at a lookup
+/// each: an engine timed right after a few thousand files were removed paid
+/// for each file it made several times over (10-line batches took 1.5–2 ms
+/// instead of 0.3). A run started within minutes of another's end still
+/// meets the inodes that one freed.
+fn set_aside_previous_run(chosen: &[&Workload], work: &Path) {
+    let old = work.join("old").join(std::process::id().to_string());
+    std::fs::create_dir_all(&old).expect("old/");
+    for w in chosen {
+        let _ = std::fs::rename(
+            work.join("data").join(w.name),
+            old.join(format!("data-{}", w.name)),
+        );
+        for engine in ["sluice", "loop", "datafusion"]
+            .into_iter()
+            .chain(SPARK_SIDES.map(|(side, _)| side))
+        {
+            let _ = std::fs::rename(
+                work.join("out").join(engine).join(w.name),
+                old.join(format!("{engine}-{}", w.name)),
+            );
+        }
+    }
 }
 
 /// One engine's timings for one workload.
@@ -584,7 +616,19 @@ fn main() {
     let wants = common::wanted();
     let sluice_only = std::env::args().any(|a| a == "--sluice-only");
     let no_spark = sluice_only || std::env::args().any(|a| a == "--no-spark");
-    let chosen: Vec<&Workload> = WORKLOADS.iter().filter(|w| wants(w.name)).collect();
+    // `--batches=N`: N batches a workload instead of its own count (a longer
+    // run to profile; the untimed ones stay as they are).
+    let batches =
+        std::env::args().find_map(|a| a.strip_prefix("--batches=")?.parse::<usize>().ok());
+    let chosen: Vec<Workload> = WORKLOADS
+        .iter()
+        .filter(|w| wants(w.name))
+        .map(|w| Workload {
+            batches: batches.map_or(w.batches, |n| n.max(w.untimed + 1)),
+            ..w.clone()
+        })
+        .collect();
+    let chosen: Vec<&Workload> = chosen.iter().collect();
     let work = work_dir();
     let data = work.join("data");
     println!(
@@ -593,6 +637,7 @@ fn main() {
         work.display()
     );
 
+    set_aside_previous_run(&chosen, &work);
     for w in &chosen {
         generate(w, &data);
     }
@@ -668,5 +713,7 @@ fn main() {
         }
     }
     std::fs::write(work.join("results.md"), &table).expect("results.md");
+    // Everything timed: see `set_aside_previous_run`.
+    let _ = std::fs::remove_dir_all(work.join("old"));
     assert!(all_same, "the engines' outputs differ (above)");
 }
