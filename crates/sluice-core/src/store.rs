@@ -205,7 +205,10 @@ impl Location {
     /// ([`put_whole`]). On this machine all in one blocking task, as
     /// object_store's local put does each (staging file `name#1`, then a
     /// rename), rather than a thread hop per file: what a small batch's
-    /// write costs is mostly those hops.
+    /// write costs is mostly those hops and file operations. So an empty
+    /// file is made in place (it is whole as soon as it exists), and in a
+    /// directory made by this write no leftovers of an earlier one are
+    /// looked for.
     pub async fn put_all_whole(&self, files: Vec<(&str, Vec<u8>)>) -> object_store::Result<()> {
         let Some(dir) = &self.local else {
             for (name, body) in files {
@@ -217,15 +220,31 @@ impl Location {
             .into_iter()
             .map(|(name, body)| (dir.join(name), body))
             .collect();
+        let files_size = files.iter().map(|(_, body)| body.len()).sum();
         let dir = dir.clone();
-        let written = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            std::fs::create_dir_all(&dir).map_err(|e| naming(&dir, e))?;
+        let write = move || -> std::io::Result<()> {
+            let made = make_dir(&dir).map_err(|e| naming(&dir, e))?;
             for (file, body) in files {
-                write_local_whole(&file, &body)?;
+                // The staging files a killed put left: `#1` on is used again.
+                let leftovers_from = if body.is_empty() {
+                    std::fs::write(&file, b"").map_err(|e| naming(&file, e))?;
+                    1
+                } else {
+                    write_local_whole(&file, &body)?;
+                    2
+                };
+                if !made {
+                    remove_leftovers(&file, leftovers_from);
+                }
             }
             Ok(())
-        })
-        .await;
+        };
+        let size: usize = files_size;
+        let written = if size <= INLINE_WRITE_BYTES {
+            Ok(write())
+        } else {
+            tokio::task::spawn_blocking(write).await
+        };
         match written {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(object_store::Error::Generic {
@@ -237,9 +256,28 @@ impl Location {
     }
 }
 
+/// Makes `dir` (and its parents) if it is missing; whether it was made now,
+/// so that nothing of an earlier write can be in it.
+fn make_dir(dir: &std::path::Path) -> std::io::Result<bool> {
+    let made = match std::fs::create_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = dir.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::create_dir(dir)
+        }
+        made => made,
+    };
+    match made {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// `file` written whole: `body` into the staging file `file#1` (a leftover
-/// of a killed put is overwritten), renamed over `file`; then the other
-/// leftovers [`put_whole`] would remove.
+/// of a killed put is overwritten), renamed over `file`. The caller removes
+/// the other leftovers [`put_whole`] would.
 fn write_local_whole(file: &std::path::Path, body: &[u8]) -> std::io::Result<()> {
     let mut staged = file.as_os_str().to_owned();
     staged.push("#1");
@@ -247,9 +285,7 @@ fn write_local_whole(file: &std::path::Path, body: &[u8]) -> std::io::Result<()>
     if written.is_err() {
         let _ = std::fs::remove_file(&staged);
     }
-    written.map_err(|e| naming(file, e))?;
-    remove_leftovers(file, 2);
-    Ok(())
+    written.map_err(|e| naming(file, e))
 }
 
 /// `e`, saying which file.
@@ -288,6 +324,9 @@ pub async fn put_whole(
     Ok(())
 }
 
+/// Files up to this size in all are written on the task's own thread.
+const INLINE_WRITE_BYTES: usize = 64 * 1024;
+
 /// How many of a file's leftover staging files a put removes at most.
 const STAGING_LEFTOVERS: u32 = 8;
 
@@ -311,23 +350,28 @@ mod tests {
         ])
         .await
         .unwrap();
+        let names = || {
+            let mut names: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names(), ["_SUCCESS", "part-00000"]);
         assert_eq!(std::fs::read(dir.join("part-00000")).unwrap(), b"a\n");
         // A kill mid-put left staging files behind; the rerun cleans them.
         for n in 1..=3 {
             std::fs::write(dir.join(format!("part-00000#{n}")), b"half").unwrap();
         }
+        std::fs::write(dir.join("_SUCCESS#1"), b"").unwrap();
         at.put_all_whole(vec![
             ("part-00000", b"b\n".to_vec()),
             ("_SUCCESS", Vec::new()),
         ])
         .await
         .unwrap();
-        let mut names: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        assert_eq!(names, ["_SUCCESS", "part-00000"]);
+        assert_eq!(names(), ["_SUCCESS", "part-00000"]);
         assert_eq!(std::fs::read(dir.join("part-00000")).unwrap(), b"b\n");
         // A file where the directory should be.
         let blocked = tmp.join("blocked");
