@@ -354,6 +354,11 @@ async fn aggregate_run(
 /// How many rows ahead a run computes a key's hash and prefetches its slot.
 const AHEAD: usize = 16;
 
+/// What a lookup gives: a key's group in the run ...
+const GROUPS: u8 = 0;
+/// ... or its number.
+const NUMBERS: u8 = 1;
+
 /// Text keys, each numbered the first time it is seen and found again by
 /// its bytes; and the groups of the current run (see the module docs).
 ///
@@ -477,33 +482,81 @@ impl KeyInterner {
     /// Each row's group in this run, into `groups` (replacing what it held);
     /// new keys and new groups are numbered as they come.
     pub fn group(&mut self, text: &StringArray, groups: &mut Vec<usize>) {
+        self.rows_of::<GROUPS>(text, groups);
+    }
+
+    /// [`group`](Self::group) for string views.
+    pub fn group_views(&mut self, text: &StringViewArray, groups: &mut Vec<usize>) {
+        self.row_views_of::<GROUPS>(text, groups);
+    }
+
+    /// Each row's key number, into `numbers` (replacing what it held): the
+    /// number a key got the first time it was seen, by this or any earlier
+    /// call, new keys numbered as they come (NULL is a key too). Runs and
+    /// groups play no part: this is a dense index of every key it has seen,
+    /// for as long as it is kept (the window's and the keyed state's keys,
+    /// [`crate::window::keys`]).
+    pub fn number(&mut self, text: &StringArray, numbers: &mut Vec<usize>) {
+        self.rows_of::<NUMBERS>(text, numbers);
+    }
+
+    /// [`number`](Self::number) for string views.
+    pub fn number_views(&mut self, text: &StringViewArray, numbers: &mut Vec<usize>) {
+        self.row_views_of::<NUMBERS>(text, numbers);
+    }
+
+    /// Every key, in number order ([`number`](Self::number)), as `data_type`
+    /// (`Utf8` or `Utf8View`); NULL where NULL was numbered.
+    pub fn all_keys(&self, data_type: &DataType) -> Result<ArrayRef> {
+        let total = self.bytes.len();
+        if i32::try_from(total).is_err() {
+            return exec_err!("the keys hold {total} bytes, over 2 GiB");
+        }
+        let offsets: Vec<i32> = self.offsets.iter().map(|&o| o as i32).collect();
+        let nulls = self
+            .null_key
+            .map(|null| NullBuffer::from_iter((0..self.keys()).map(|k| k != null as usize)));
+        let keys: ArrayRef = Arc::new(StringArray::try_new(
+            OffsetBuffer::new(ScalarBuffer::from(offsets)),
+            Buffer::from_slice_ref(&self.bytes),
+            nulls,
+        )?);
+        match data_type {
+            DataType::Utf8 => Ok(keys),
+            _ => Ok(arrow::compute::cast(&keys, data_type)?),
+        }
+    }
+
+    /// [`group`](Self::group) (`WHAT == GROUPS`) or [`number`](Self::number).
+    fn rows_of<const WHAT: u8>(&mut self, text: &StringArray, out: &mut Vec<usize>) {
         let offsets = text.value_offsets();
         let values = text.values().as_slice();
-        self.group_rows(text.len(), text.nulls(), groups, |row| {
+        self.key_rows::<WHAT>(text.len(), text.nulls(), out, |row| {
             let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
             (&values[start..end], head_of(values, start, end - start))
         });
     }
 
-    /// [`group`](Self::group) for string views.
-    pub fn group_views(&mut self, text: &StringViewArray, groups: &mut Vec<usize>) {
-        self.group_rows(text.len(), text.nulls(), groups, |row| {
+    /// [`rows_of`](Self::rows_of) for string views.
+    fn row_views_of<const WHAT: u8>(&mut self, text: &StringViewArray, out: &mut Vec<usize>) {
+        self.key_rows::<WHAT>(text.len(), text.nulls(), out, |row| {
             let value = text.value(row).as_bytes();
             (value, head_of(value, 0, value.len()))
         });
     }
 
-    /// The groups of `rows` rows whose keys (bytes and head) `key` gives.
+    /// The groups or numbers (`WHAT`) of `rows` rows whose keys (bytes and
+    /// head) `key` gives.
     #[inline]
-    fn group_rows<'a>(
+    fn key_rows<'a, const WHAT: u8>(
         &mut self,
         rows: usize,
         nulls: Option<&NullBuffer>,
-        groups: &mut Vec<usize>,
+        out: &mut Vec<usize>,
         key: impl Fn(usize) -> (&'a [u8], u64),
     ) {
-        groups.clear();
-        groups.reserve(rows);
+        out.clear();
+        out.reserve(rows);
         let nulls = nulls.filter(|n| n.null_count() > 0);
         // The hash of the rows AHEAD of the current one, by row % AHEAD.
         let mut ahead = [0u64; AHEAD];
@@ -515,13 +568,16 @@ impl KeyInterner {
             if row + AHEAD < rows {
                 ahead[row % AHEAD] = self.prepare(key(row + AHEAD));
             }
-            let group = if nulls.is_some_and(|n| n.is_null(row)) {
-                self.null_group()
+            let found = if nulls.is_some_and(|n| n.is_null(row)) {
+                match WHAT {
+                    GROUPS => self.null_group(),
+                    _ => self.null_number() as usize,
+                }
             } else {
                 let (value, head) = key(row);
-                self.group_of(value, head, hash)
+                self.find::<WHAT>(value, head, hash)
             };
-            groups.push(group);
+            out.push(found);
         }
     }
 
@@ -577,10 +633,10 @@ impl KeyInterner {
         hash
     }
 
-    /// The group of `value` in this run; a new key and a new group are
-    /// numbered if it is the first time.
+    /// The group of `value` in this run (`WHAT == GROUPS`) or its number; a
+    /// new key (and a new group) are numbered if it is the first time.
     #[inline]
-    fn group_of(&mut self, value: &[u8], head: u64, hash: u64) -> usize {
+    fn find<const WHAT: u8>(&mut self, value: &[u8], head: u64, hash: u64) -> usize {
         let mask = self.slots.len() - 1;
         let mut at = hash as usize & mask;
         loop {
@@ -592,7 +648,7 @@ impl KeyInterner {
                 && slot.len as usize == value.len()
                 && (value.len() <= 8 || self.key_bytes(slot.key) == value)
             {
-                return self.group_in_slot(at);
+                return self.found::<WHAT>(at);
             }
             at = (at + 1) & mask;
         }
@@ -604,11 +660,20 @@ impl KeyInterner {
             run: 0,
             group: 0,
         };
-        let group = self.group_in_slot(at);
+        let found = self.found::<WHAT>(at);
         if self.keys() * 2 > self.slots.len() {
             self.grow();
         }
-        group
+        found
+    }
+
+    /// The group or the number (`WHAT`) of the key in slot `at`.
+    #[inline]
+    fn found<const WHAT: u8>(&mut self, at: usize) -> usize {
+        match WHAT {
+            GROUPS => self.group_in_slot(at),
+            _ => self.slots[at].key as usize,
+        }
     }
 
     /// The group of the key in slot `at`, a new one if it has none in this run.
@@ -628,16 +693,21 @@ impl KeyInterner {
         slot.group as usize
     }
 
-    /// The group of NULL in this run.
-    fn null_group(&mut self) -> usize {
-        let key = match self.null_key {
+    /// The number of NULL, numbered now if it is the first time.
+    fn null_number(&mut self) -> u32 {
+        match self.null_key {
             Some(key) => key,
             None => {
                 let key = self.push_key(&[]);
                 self.null_key = Some(key);
                 key
             }
-        };
+        }
+    }
+
+    /// The group of NULL in this run.
+    fn null_group(&mut self) -> usize {
+        let key = self.null_number();
         if self.null_group.1 != self.run {
             self.null_group = (self.keys_of_groups.len() as u32, self.run);
             self.keys_of_groups.push(GroupKey {

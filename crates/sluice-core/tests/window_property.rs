@@ -6,7 +6,7 @@
 //! DataFusion's answer to the same query over a table of the covered batches'
 //! rows. Each aggregate family is covered: derived inverse (count, sum, avg),
 //! retraction (median, bit_xor and a user's UDAF), panes (min, max, count
-//! DISTINCT, string_agg, stddev, var_pop), mixed, global, FILTER/HAVING/WHERE, and plain
+//! DISTINCT, string_agg, stddev, var_pop), text keys (short, long, NULL), mixed, global, FILTER/HAVING/WHERE, and plain
 //! rows (recomputed), on one partition and on three. Windows are also checked to be emitted exactly at
 //! Spark's times, including the first partial windows.
 
@@ -48,6 +48,10 @@ const QUERIES: &[(&str, &str)] = &[
     (
         "filtered",
         "SELECT k % 2 AS parity, sum(v) FILTER (WHERE v > 0) AS sp, count(*) AS c, max(v) FILTER (WHERE f < 0) AS mneg FROM {w} WHERE v IS NULL OR v <> 7 GROUP BY k % 2 HAVING count(*) > 1",
+    ),
+    (
+        "text_keys",
+        "SELECT CASE WHEN k % 2 = 0 THEN CAST(k AS VARCHAR) ELSE 'a longer key ' || CAST(k AS VARCHAR) END AS ks, count(*) AS c, sum(v) AS s, median(v) AS md, min(v) AS mn FROM {w} GROUP BY CASE WHEN k % 2 = 0 THEN CAST(k AS VARCHAR) ELSE 'a longer key ' || CAST(k AS VARCHAR) END",
     ),
     ("rows", "SELECT k, v, f FROM {w} WHERE k IS NOT NULL"),
     (

@@ -1,7 +1,10 @@
 //! The keys (GROUP BY values) live in a window, each with a dense index.
 //!
-//! Interning uses DataFusion's own [`GroupValues`] (vectorized, per column
-//! type). Keys are not removed one by one: the keys whose row count in the
+//! One text key column (`Utf8` or `Utf8View`, the usual word, user or page)
+//! is numbered by sluice's [`KeyInterner`] (a key of up to 8 bytes hashed
+//! with one multiply, the slots of rows ahead prefetched); any other key
+//! columns by DataFusion's own [`GroupValues`] (vectorized, per column
+//! type). Both number keys in the order first met. Keys are not removed one by one: the keys whose row count in the
 //! window is zero are dropped all at once and the rest get new indices
 //! `0..n`, in their old order, so per-key state kept in vectors is remapped
 //! with one `take`.
@@ -14,22 +17,94 @@
 //! A query with no GROUP BY has exactly one key, always live (a global
 //! aggregate over an empty window still gives one row).
 
-use arrow::array::{ArrayRef, BooleanArray, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, UInt32Array};
 use arrow::compute::{concat, filter, take};
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::error::Result as DFResult;
 use datafusion::logical_expr::EmitTo;
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
+use crate::interned_keys::KeyInterner;
+
 /// Dense indices for the window's keys.
 pub struct WindowKeys {
     schema: SchemaRef,
     /// `None` for a global aggregate (no key columns).
-    values: Option<Box<dyn GroupValues>>,
+    values: Option<KeyIndex>,
     /// If kept: every key's columns in index order, as parts (each a key
     /// column per column) to concatenate when read.
     columns: Option<Vec<Vec<ArrayRef>>>,
+}
+
+/// The index of the keys: what numbers them.
+enum KeyIndex {
+    /// One text column.
+    Text(KeyInterner, DataType),
+    /// Any other key columns.
+    Values(Box<dyn GroupValues>),
+}
+
+impl KeyIndex {
+    /// An empty index for keys of `schema` (at least one column).
+    fn new(schema: &SchemaRef) -> DFResult<Self> {
+        match schema
+            .fields()
+            .iter()
+            .map(|f| f.data_type())
+            .collect::<Vec<_>>()[..]
+        {
+            [t @ (DataType::Utf8 | DataType::Utf8View)] => {
+                Ok(Self::Text(KeyInterner::default(), t.clone()))
+            }
+            _ => Ok(Self::Values(new_group_values(
+                std::sync::Arc::clone(schema),
+                &GroupOrdering::None,
+            )?)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Text(keys, _) => keys.keys(),
+            Self::Values(values) => values.len(),
+        }
+    }
+
+    fn intern(&mut self, columns: &[ArrayRef], out: &mut Vec<usize>) -> DFResult<()> {
+        match self {
+            Self::Text(keys, _) => {
+                let column = &columns[0];
+                if let Some(text) = column.as_string_opt::<i32>() {
+                    keys.number(text, out);
+                } else if let Some(text) = column.as_string_view_opt() {
+                    keys.number_views(text, out);
+                } else {
+                    return datafusion::common::internal_err!(
+                        "window keys: a text key of type {}",
+                        column.data_type()
+                    );
+                }
+                Ok(())
+            }
+            Self::Values(values) => values.intern(columns, out),
+        }
+    }
+
+    /// Every key's columns, in index order.
+    fn all(&mut self) -> DFResult<Vec<ArrayRef>> {
+        match self {
+            Self::Text(keys, data_type) => Ok(vec![keys.all_keys(data_type)?]),
+            Self::Values(values) => values.emit(EmitTo::All),
+        }
+    }
+
+    fn size(&self) -> usize {
+        match self {
+            Self::Text(keys, _) => keys.memory_size(),
+            Self::Values(values) => values.size(),
+        }
+    }
 }
 
 impl WindowKeys {
@@ -38,10 +113,7 @@ impl WindowKeys {
         let values = if schema.fields().is_empty() {
             None
         } else {
-            Some(new_group_values(
-                std::sync::Arc::clone(&schema),
-                &GroupOrdering::None,
-            )?)
+            Some(KeyIndex::new(&schema)?)
         };
         Ok(Self {
             schema,
@@ -122,13 +194,12 @@ impl WindowKeys {
         let Some(values) = &mut self.values else {
             return Ok(Vec::new());
         };
-        let all = values.emit(EmitTo::All)?;
+        let all = values.all()?;
         let kept = all
             .iter()
             .map(|c| filter(c, live))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut fresh =
-            new_group_values(std::sync::Arc::clone(&self.schema), &GroupOrdering::None)?;
+        let mut fresh = KeyIndex::new(&self.schema)?;
         let mut ignored = Vec::new();
         fresh.intern(&kept, &mut ignored)?;
         *values = fresh;
@@ -175,5 +246,78 @@ impl WindowKeys {
                     .map(|c| c.get_array_memory_size())
                     .sum()
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{StringArray, StringViewArray};
+    use arrow::datatypes::{Field, Schema};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    /// A random text key: NULL, empty, short (up to 8 bytes) or long.
+    fn random_key(rng: &mut StdRng) -> Option<String> {
+        match rng.random_range(0..10) {
+            0 => None,
+            1 => Some(String::new()),
+            2..=6 => Some(format!("w{}", rng.random_range(0..40))),
+            _ => Some(format!("a longer key {}", rng.random_range(0..40))),
+        }
+    }
+
+    /// A text column's keys numbered by the interner give the indices, and
+    /// the key columns after drops, that DataFusion's `GroupValues` gives,
+    /// call after call, for `Utf8` and `Utf8View`.
+    #[test]
+    fn text_keys_are_numbered_as_group_values_number_them() -> DFResult<()> {
+        for data_type in [DataType::Utf8, DataType::Utf8View] {
+            let schema = Arc::new(Schema::new(vec![Field::new("k", data_type.clone(), true)]));
+            for seed in 0..20 {
+                let mut rng = StdRng::seed_from_u64(seed);
+                let mut ours = WindowKeys::new(Arc::clone(&schema))?.keeping_columns();
+                assert!(matches!(ours.values, Some(KeyIndex::Text(..))));
+                let mut theirs = WindowKeys {
+                    schema: Arc::clone(&schema),
+                    values: Some(KeyIndex::Values(new_group_values(
+                        Arc::clone(&schema),
+                        &GroupOrdering::None,
+                    )?)),
+                    columns: Some(Vec::new()),
+                };
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                for call in 0..12 {
+                    let keys: Vec<Option<String>> = (0..rng.random_range(0..60))
+                        .map(|_| random_key(&mut rng))
+                        .collect();
+                    let column: ArrayRef = match data_type {
+                        DataType::Utf8 => Arc::new(StringArray::from(keys.clone())),
+                        _ => Arc::new(StringViewArray::from(keys.clone())),
+                    };
+                    ours.intern(&[Arc::clone(&column)], keys.len(), &mut a)?;
+                    theirs.intern(&[column], keys.len(), &mut b)?;
+                    let case = format!("{data_type}, seed {seed}, call {call}");
+                    assert_eq!(a, b, "{case}: indices");
+                    assert_eq!(ours.len(), theirs.len(), "{case}: keys");
+                    assert_eq!(ours.columns()?, theirs.columns()?, "{case}: kept columns");
+                    if rng.random_bool(0.3) {
+                        let live: BooleanArray = (0..ours.len())
+                            .map(|_| Some(rng.random_bool(0.6)))
+                            .collect();
+                        assert_eq!(
+                            ours.retain(&live)?,
+                            theirs.retain(&live)?,
+                            "{case}: retained"
+                        );
+                        assert_eq!(ours.len(), theirs.len(), "{case}: keys after the drop");
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
