@@ -202,10 +202,11 @@ impl Location {
 
 impl Location {
     /// Writes the files `(name, body)` under this location whole, in order
-    /// ([`put_whole`]). On this machine all in one blocking task, as
-    /// object_store's local put does each (staging file `name#1`, then a
-    /// rename), rather than a thread hop per file: what a small batch's
-    /// write costs is mostly those hops and file operations. So an empty
+    /// ([`put_whole`]). On this machine as object_store's local put does
+    /// each (staging file `name#1`, then a rename), but all in one go rather
+    /// than a thread hop per file, and for up to [`INLINE_WRITE_BYTES`] on
+    /// the task's own thread: what a small batch's write costs is mostly
+    /// those hops and file operations. So an empty
     /// file is made in place (it is whole as soon as it exists), and in a
     /// directory made by this write no leftovers of an earlier one are
     /// looked for.
@@ -220,7 +221,7 @@ impl Location {
             .into_iter()
             .map(|(name, body)| (dir.join(name), body))
             .collect();
-        let files_size = files.iter().map(|(_, body)| body.len()).sum();
+        let inline = files.iter().map(|(_, body)| body.len()).sum::<usize>() <= INLINE_WRITE_BYTES;
         let dir = dir.clone();
         let write = move || -> std::io::Result<()> {
             let made = make_dir(&dir).map_err(|e| naming(&dir, e))?;
@@ -239,8 +240,7 @@ impl Location {
             }
             Ok(())
         };
-        let size: usize = files_size;
-        let written = if size <= INLINE_WRITE_BYTES {
+        let written = if inline {
             Ok(write())
         } else {
             tokio::task::spawn_blocking(write).await

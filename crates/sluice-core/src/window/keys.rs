@@ -4,8 +4,9 @@
 //! is numbered by sluice's [`KeyInterner`] (a key of up to 8 bytes hashed
 //! with one multiply, the slots of rows ahead prefetched); any other key
 //! columns by DataFusion's own [`GroupValues`] (vectorized, per column
-//! type). Both number keys in the order first met. Keys are not removed one by one: the keys whose row count in the
-//! window is zero are dropped all at once and the rest get new indices
+//! type). Both number keys in the order first met. Keys are not removed one
+//! by one: the keys whose row count in the window is zero are dropped all
+//! at once and the rest get new indices
 //! `0..n`, in their old order, so per-key state kept in vectors is remapped
 //! with one `take`.
 //!
