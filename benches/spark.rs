@@ -6,6 +6,7 @@
 //! cargo bench -p sluice-benches --bench spark -- --no-spark        # sluice and the baselines only
 //! cargo bench -p sluice-benches --bench spark -- --sluice-only     # sluice alone (for profiling)
 //! cargo bench -p sluice-benches --bench spark -- --sluice-only --batches=2000 tiny  # more batches
+//! bash benches/spark/profile.sh blacklist                              # a flamegraph of sluice's run
 //! ```
 //!
 //! 1. Writes the input batches once, as files (`target/spark-bench/data/<workload>/batch-NNNN.txt`).
@@ -261,8 +262,10 @@ async fn run_sluice(w: &Workload, work: &Path) -> Measured {
     ssc.set_clock(ClockChoice::Simulated);
     ssc.set_max_batches(w.batches as u64);
     let cpu_before = cpu_time();
+    perf_control("enable");
     ssc.start().await.expect("start");
     ssc.await_termination().await.expect("run");
+    perf_control("disable");
     let cpu = cpu_time().saturating_sub(cpu_before);
     let infos = ssc.batch_infos();
     assert_eq!(infos.len(), w.batches, "sluice ran every batch");
@@ -280,6 +283,23 @@ async fn run_sluice(w: &Workload, work: &Path) -> Measured {
             .iter()
             .map(|b| b.input_time + b.processing_time)
             .collect(),
+    }
+}
+
+/// Turns the sampling of `perf record -D -1 --control fifo:<fifo>` on or off
+/// when `SLUICE_PERF_CTL=<fifo>` (benches/spark/profile.sh), so a profile
+/// holds sluice's run (its untimed batches too) and not the input's
+/// generation or the comparisons.
+fn perf_control(command: &str) {
+    let Some(fifo) = std::env::var_os("SLUICE_PERF_CTL") else {
+        return;
+    };
+    let sent = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo)
+        .and_then(|mut f| f.write_all(format!("{command}\n").as_bytes()));
+    if let Err(e) = sent {
+        eprintln!("SLUICE_PERF_CTL={}: {e}", fifo.to_string_lossy());
     }
 }
 
