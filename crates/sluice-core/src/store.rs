@@ -206,10 +206,9 @@ impl Location {
     /// each (staging file `name#1`, then a rename), but all in one go rather
     /// than a thread hop per file, and for up to [`INLINE_WRITE_BYTES`] on
     /// the task's own thread: what a small batch's write costs is mostly
-    /// those hops and file operations. So an empty
-    /// file is made in place (it is whole as soon as it exists), and in a
-    /// directory made by this write no leftovers of an earlier one are
-    /// looked for.
+    /// those hops and file operations. So an empty file is made in place
+    /// (it is whole as soon as it exists), and in a directory made by this
+    /// write no leftovers of an earlier one are looked for.
     pub async fn put_all_whole(&self, files: Vec<(&str, Vec<u8>)>) -> object_store::Result<()> {
         let Some(dir) = &self.local else {
             for (name, body) in files {
@@ -226,7 +225,8 @@ impl Location {
         let write = move || -> std::io::Result<()> {
             let made = make_dir(&dir).map_err(|e| naming(&dir, e))?;
             for (file, body) in files {
-                // The staging files a killed put left: `#1` on is used again.
+                // A killed put's staging files to remove: from `#1` for a
+                // file made in place, from `#2` for one staged in `#1`.
                 let leftovers_from = if body.is_empty() {
                     std::fs::write(&file, b"").map_err(|e| naming(&file, e))?;
                     1
