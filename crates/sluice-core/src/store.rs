@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use crate::error::{Result, SluiceError};
+use bytes::Bytes;
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::execution::object_store::{
     DefaultObjectStoreRegistry, ObjectStoreRegistry, ObjectStoreUrl,
@@ -21,7 +22,7 @@ use datafusion::prelude::SessionContext;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 /// A store and a path in it.
 #[derive(Debug, Clone)]
@@ -188,7 +189,11 @@ impl Location {
     }
 
     /// Writes the file `name` under this location whole ([`put_whole`]).
-    pub async fn put_whole(&self, name: &str, body: Vec<u8>) -> object_store::Result<()> {
+    pub async fn put_whole(
+        &self,
+        name: &str,
+        body: impl Into<PutPayload>,
+    ) -> object_store::Result<()> {
         let local = self.local.as_ref().map(|d| d.join(name));
         put_whole(
             self.store.as_ref(),
@@ -201,42 +206,45 @@ impl Location {
 }
 
 impl Location {
-    /// Writes the files `(name, body)` under this location whole, in order
-    /// ([`put_whole`]). On this machine as object_store's local put does
-    /// each (staging file `name#1`, then a rename), but all in one go rather
-    /// than a thread hop per file, and for up to [`INLINE_WRITE_BYTES`] on
-    /// the task's own thread: what a small batch's write costs is mostly
-    /// those hops and file operations. So an empty file is made in place
-    /// (it is whole as soon as it exists), and in a directory made by this
-    /// write no leftovers of an earlier one are looked for.
-    pub async fn put_all_whole(&self, files: Vec<(&str, Vec<u8>)>) -> object_store::Result<()> {
+    /// Makes this location a directory holding `files` `(name, body)`, each
+    /// written whole ([`put_whole`]): the non-empty files first, then the
+    /// empty ones (markers such as `_SUCCESS`), in order. Anything else an
+    /// earlier write left in the directory (a rerun's part that this write
+    /// has not, a killed put's staging file) is removed first.
+    ///
+    /// On this machine as object_store's local put does each file (staging
+    /// file `name#1`, then a rename), but all in one go rather than a thread
+    /// hop per file, and for up to [`INLINE_WRITE_BYTES`] on the task's own
+    /// thread: what a small batch's write costs is mostly those hops and file
+    /// operations. An empty file is made in place (it is whole as soon as it
+    /// exists), and a directory made by this write is not searched for
+    /// leftovers. The non-empty files are written at once, each on a thread
+    /// of its own: a large write is mostly copying into the page cache,
+    /// which then runs on as many cores as there are files.
+    pub async fn put_dir_whole(&self, files: Vec<(String, Bytes)>) -> object_store::Result<()> {
         let Some(dir) = &self.local else {
+            self.remove_others(&files).await?;
             for (name, body) in files {
-                self.put_whole(name, body).await?;
+                self.put_whole(&name, body).await?;
             }
             return Ok(());
         };
-        let files: Vec<(std::path::PathBuf, Vec<u8>)> = files
-            .into_iter()
-            .map(|(name, body)| (dir.join(name), body))
-            .collect();
         let inline = files.iter().map(|(_, body)| body.len()).sum::<usize>() <= INLINE_WRITE_BYTES;
         let dir = dir.clone();
         let write = move || -> std::io::Result<()> {
-            let made = make_dir(&dir).map_err(|e| naming(&dir, e))?;
-            for (file, body) in files {
-                // A killed put's staging files to remove: from `#1` for a
-                // file made in place, from `#2` for one staged in `#1`.
-                let leftovers_from = if body.is_empty() {
-                    std::fs::write(&file, b"").map_err(|e| naming(&file, e))?;
-                    1
-                } else {
-                    write_local_whole(&file, &body)?;
-                    2
-                };
-                if !made {
-                    remove_leftovers(&file, leftovers_from);
-                }
+            if !make_dir(&dir).map_err(|e| naming(&dir, e))? {
+                remove_others_local(&dir, &files)?;
+            }
+            let (bodies, markers): (Vec<_>, Vec<_>) =
+                files.into_iter().partition(|(_, body)| !body.is_empty());
+            let bodies: Vec<_> = bodies
+                .into_iter()
+                .map(|(name, body)| (dir.join(name), body))
+                .collect();
+            write_all_at_once(&bodies)?;
+            for (name, _) in markers {
+                let file = dir.join(name);
+                std::fs::write(&file, b"").map_err(|e| naming(&file, e))?;
             }
             Ok(())
         };
@@ -254,6 +262,60 @@ impl Location {
             Err(e) => Err(object_store::Error::JoinError { source: e }),
         }
     }
+
+    /// Removes the objects directly under this location not named in `files`.
+    async fn remove_others(&self, files: &[(String, Bytes)]) -> object_store::Result<()> {
+        let listed = self.store.list_with_delimiter(Some(&self.path)).await?;
+        for object in listed.objects {
+            let name = object.location.filename().unwrap_or_default();
+            if !files.iter().any(|(keep, _)| keep == name) {
+                self.store.delete(&object.location).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Removes the files in `dir` not named in `files` (subdirectories are left).
+fn remove_others_local(dir: &std::path::Path, files: &[(String, Bytes)]) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| naming(dir, e))? {
+        let entry = entry.map_err(|e| naming(dir, e))?;
+        let name = entry.file_name();
+        let kept = files
+            .iter()
+            .any(|(keep, _)| name.as_os_str() == keep.as_str());
+        if kept || entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        match std::fs::remove_file(entry.path()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(naming(&entry.path(), e));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Writes each of `files` whole ([`write_local_whole`]), the first on this
+/// thread and each other on a thread of its own; the first failure.
+fn write_all_at_once(files: &[(std::path::PathBuf, Bytes)]) -> std::io::Result<()> {
+    let Some(((first, body), others)) = files.split_first() else {
+        return Ok(());
+    };
+    std::thread::scope(|scope| {
+        let others: Vec<_> = others
+            .iter()
+            .map(|(file, body)| scope.spawn(move || write_local_whole(file, body)))
+            .collect();
+        let mine = write_local_whole(first, body);
+        others.into_iter().fold(mine, |all, other| {
+            let other = other
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("a file's writing thread panicked")));
+            all.and(other)
+        })
+    })
 }
 
 /// Makes `dir` (and its parents) if it is missing; whether it was made now,
@@ -276,8 +338,9 @@ fn make_dir(dir: &std::path::Path) -> std::io::Result<bool> {
 }
 
 /// `file` written whole: `body` into the staging file `file#1` (a leftover
-/// of a killed put is overwritten), renamed over `file`. The caller removes
-/// the other leftovers [`put_whole`] would.
+/// of a killed put is overwritten), renamed over `file`. The other
+/// leftovers are the caller's to remove ([`Location::put_dir_whole`] does
+/// before it writes).
 fn write_local_whole(file: &std::path::Path, body: &[u8]) -> std::io::Result<()> {
     let mut staged = file.as_os_str().to_owned();
     staged.push("#1");
@@ -312,11 +375,9 @@ pub async fn put_whole(
     store: &dyn ObjectStore,
     path: &Path,
     local: Option<&std::path::Path>,
-    body: Vec<u8>,
+    body: impl Into<PutPayload>,
 ) -> object_store::Result<()> {
-    store
-        .put(path, object_store::PutPayload::from(body))
-        .await?;
+    store.put(path, body.into()).await?;
     if let Some(file) = local {
         // One kill leaves #1; a put that found it staged as #2, ...
         remove_leftovers(file, 1);
@@ -334,9 +395,18 @@ const STAGING_LEFTOVERS: u32 = 8;
 mod tests {
     use super::*;
 
+    /// `(name, body)` pairs as `put_dir_whole` takes them.
+    fn files(pairs: &[(&str, &str)]) -> Vec<(String, Bytes)> {
+        pairs
+            .iter()
+            .map(|(name, body)| (name.to_string(), Bytes::from(body.to_string())))
+            .collect()
+    }
+
     /// Local files written whole in one task: made with their directory,
-    /// overwritten on a rerun, leftovers of a killed put gone; a failure
-    /// names the path.
+    /// overwritten on a rerun, anything else in the directory (a killed
+    /// put's staging files, a part the rerun has not) gone, large parts
+    /// written at once; a failure names the path.
     #[tokio::test]
     async fn local_files_are_written_whole_and_leftovers_removed() {
         let tmp = std::env::temp_dir().join(format!("sluice-put-all-{}", std::process::id()));
@@ -344,12 +414,6 @@ mod tests {
         let session = SessionContext::new();
         let dir = tmp.join("out-1000");
         let at = resolve(&session, dir.to_str().unwrap()).unwrap();
-        at.put_all_whole(vec![
-            ("part-00000", b"a\n".to_vec()),
-            ("_SUCCESS", Vec::new()),
-        ])
-        .await
-        .unwrap();
         let names = || {
             let mut names: Vec<String> = std::fs::read_dir(&dir)
                 .unwrap()
@@ -358,27 +422,37 @@ mod tests {
             names.sort();
             names
         };
-        assert_eq!(names(), ["_SUCCESS", "part-00000"]);
-        assert_eq!(std::fs::read(dir.join("part-00000")).unwrap(), b"a\n");
-        // A kill mid-put left staging files behind; the rerun cleans them.
+        // Over INLINE_WRITE_BYTES: the parts on threads of their own.
+        let big = |c: char| c.to_string().repeat(INLINE_WRITE_BYTES);
+        let (a, b) = (big('a'), big('b'));
+        at.put_dir_whole(files(&[
+            ("part-00000", &a),
+            ("part-00001", &b),
+            ("_SUCCESS", ""),
+        ]))
+        .await
+        .unwrap();
+        assert_eq!(names(), ["_SUCCESS", "part-00000", "part-00001"]);
+        assert_eq!(std::fs::read_to_string(dir.join("part-00000")).unwrap(), a);
+        assert_eq!(std::fs::read_to_string(dir.join("part-00001")).unwrap(), b);
+        // A kill mid-put left staging files behind; the rerun, with one part
+        // where there were two, cleans them and the second part.
         for n in 1..=3 {
             std::fs::write(dir.join(format!("part-00000#{n}")), b"half").unwrap();
         }
         std::fs::write(dir.join("_SUCCESS#1"), b"").unwrap();
-        at.put_all_whole(vec![
-            ("part-00000", b"b\n".to_vec()),
-            ("_SUCCESS", Vec::new()),
-        ])
-        .await
-        .unwrap();
-        assert_eq!(names(), ["_SUCCESS", "part-00000"]);
+        std::fs::create_dir(dir.join("kept")).unwrap();
+        at.put_dir_whole(files(&[("part-00000", "b\n"), ("_SUCCESS", "")]))
+            .await
+            .unwrap();
+        assert_eq!(names(), ["_SUCCESS", "kept", "part-00000"]);
         assert_eq!(std::fs::read(dir.join("part-00000")).unwrap(), b"b\n");
         // A file where the directory should be.
         let blocked = tmp.join("blocked");
         std::fs::write(&blocked, b"").unwrap();
         let at = resolve(&session, blocked.join("out-2000").to_str().unwrap()).unwrap();
         let e = at
-            .put_all_whole(vec![("part-00000", Vec::new())])
+            .put_dir_whole(files(&[("part-00000", "")]))
             .await
             .unwrap_err()
             .to_string();
@@ -387,6 +461,47 @@ mod tests {
             "{e}"
         );
         let _ = std::fs::remove_dir_all(&tmp);
+    }
+
+    /// In an object store, too, the directory ends up holding just the files.
+    #[tokio::test]
+    async fn store_directories_lose_parts_a_rerun_has_not() {
+        let session = SessionContext::new();
+        let at = resolve(&session, "memory://bucket/out-1000").unwrap();
+        at.put_dir_whole(files(&[
+            ("part-00000", "a\n"),
+            ("part-00001", "b\n"),
+            ("_SUCCESS", ""),
+        ]))
+        .await
+        .unwrap();
+        let listed = || async {
+            let mut names: Vec<String> = at
+                .store
+                .list_with_delimiter(Some(&at.path))
+                .await
+                .unwrap()
+                .objects
+                .into_iter()
+                .map(|o| o.location.filename().unwrap().to_string())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(listed().await, ["_SUCCESS", "part-00000", "part-00001"]);
+        at.put_dir_whole(files(&[("part-00000", "c\n"), ("_SUCCESS", "")]))
+            .await
+            .unwrap();
+        assert_eq!(listed().await, ["_SUCCESS", "part-00000"]);
+        let body = at
+            .store
+            .get(&at.child("part-00000"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(body.as_ref(), b"c\n");
     }
 
     #[test]
