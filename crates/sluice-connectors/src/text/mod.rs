@@ -114,9 +114,7 @@ fn render_at_once(runs: &[Vec<RecordBatch>]) -> Result<Vec<Bytes>> {
         let mut texts = vec![render(first)?];
         for other in others {
             texts.push(other.join().unwrap_or_else(|_| {
-                Err(SluiceError::Config(
-                    "the text sink's rendering thread panicked".into(),
-                ))
+                Err(std::io::Error::other("the text sink's rendering thread panicked").into())
             })?);
         }
         Ok(texts)
