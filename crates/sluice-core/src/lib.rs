@@ -46,6 +46,7 @@
 //! # });
 //! ```
 
+pub mod at_once;
 pub mod build_side;
 pub mod byte_positions;
 pub mod catalog;

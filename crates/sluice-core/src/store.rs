@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 
+use crate::at_once::map_at_once;
 use crate::error::{Result, SluiceError};
 use bytes::Bytes;
 use datafusion::error::{DataFusionError, Result as DFResult};
@@ -297,25 +298,16 @@ fn remove_others_local(dir: &std::path::Path, files: &[(String, Bytes)]) -> std:
     Ok(())
 }
 
-/// Writes each of `files` whole ([`write_local_whole`]), the first on this
-/// thread and each other on a thread of its own; the first failure.
+/// Writes each of `files` whole ([`write_local_whole`]), at once
+/// ([`map_at_once`]); the first failure.
 fn write_all_at_once(files: &[(std::path::PathBuf, Bytes)]) -> std::io::Result<()> {
-    let Some(((first, body), others)) = files.split_first() else {
-        return Ok(());
-    };
-    std::thread::scope(|scope| {
-        let others: Vec<_> = others
-            .iter()
-            .map(|(file, body)| scope.spawn(move || write_local_whole(file, body)))
-            .collect();
-        let mine = write_local_whole(first, body);
-        others.into_iter().fold(mine, |all, other| {
-            let other = other
-                .join()
-                .unwrap_or_else(|_| Err(std::io::Error::other("a file's writing thread panicked")));
-            all.and(other)
+    map_at_once(files, |(file, body)| write_local_whole(file, body))
+        .into_iter()
+        .map(|written| {
+            written
+                .unwrap_or_else(|_| Err(std::io::Error::other("a file's writing thread panicked")))
         })
-    })
+        .collect()
 }
 
 /// Makes `dir` (and its parents) if it is missing; whether it was made now,

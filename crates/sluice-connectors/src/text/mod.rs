@@ -19,6 +19,7 @@ use arrow::array::RecordBatch;
 use async_trait::async_trait;
 use bytes::Bytes;
 use datafusion::prelude::SessionContext;
+use sluice_core::at_once::map_at_once;
 use sluice_core::render::push_spark_rows;
 use sluice_core::sink::{Sink, SinkContext, SinkFactory, SinkSpec};
 use sluice_core::{Result, SluiceError};
@@ -100,25 +101,16 @@ fn render(rows: &[RecordBatch]) -> Result<Bytes> {
     Ok(Bytes::from(text.into_bytes()))
 }
 
-/// Each of `runs` rendered ([`render`]), the first on this thread and each
-/// other on a thread of its own.
+/// Each of `runs` rendered ([`render`]), at once ([`map_at_once`]).
 fn render_at_once(runs: &[Vec<RecordBatch>]) -> Result<Vec<Bytes>> {
-    let Some((first, others)) = runs.split_first() else {
-        return Ok(Vec::new());
-    };
-    std::thread::scope(|scope| {
-        let others: Vec<_> = others
-            .iter()
-            .map(|run| scope.spawn(move || render(run)))
-            .collect();
-        let mut texts = vec![render(first)?];
-        for other in others {
-            texts.push(other.join().unwrap_or_else(|_| {
+    map_at_once(runs, |run| render(run))
+        .into_iter()
+        .map(|text| {
+            text.unwrap_or_else(|_| {
                 Err(std::io::Error::other("the text sink's rendering thread panicked").into())
-            })?);
-        }
-        Ok(texts)
-    })
+            })
+        })
+        .collect()
 }
 
 #[async_trait]
