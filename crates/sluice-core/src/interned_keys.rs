@@ -531,10 +531,16 @@ impl KeyInterner {
     fn rows_of<const WHAT: u8>(&mut self, text: &StringArray, out: &mut Vec<usize>) {
         let offsets = text.value_offsets();
         let values = text.values().as_slice();
-        self.key_rows::<WHAT>(text.len(), text.nulls(), out, |row| {
-            let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
-            (&values[start..end], head_of(values, start, end - start))
-        });
+        self.key_rows::<WHAT>(
+            text.len(),
+            text.nulls(),
+            out,
+            #[inline(always)]
+            |row| {
+                let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+                (&values[start..end], head_of(values, start, end - start))
+            },
+        );
     }
 
     /// [`rows_of`](Self::rows_of) for string views.
@@ -558,13 +564,14 @@ impl KeyInterner {
         out.clear();
         out.reserve(rows);
         let nulls = nulls.filter(|n| n.null_count() > 0);
-        // The hash of the rows AHEAD of the current one, by row % AHEAD.
-        let mut ahead = [0u64; AHEAD];
-        for (row, hash) in ahead.iter_mut().enumerate().take(rows) {
-            *hash = self.prepare(key(row));
+        // The rows AHEAD of the current one, by row % AHEAD: each one's
+        // key, head and hash (its slot prefetched).
+        let mut ahead: [(&[u8], u64, u64); AHEAD] = [(&[], 0, 0); AHEAD];
+        for (row, next) in ahead.iter_mut().enumerate().take(rows) {
+            *next = self.prepare(key(row));
         }
         for row in 0..rows {
-            let hash = ahead[row % AHEAD];
+            let (value, head, hash) = ahead[row % AHEAD];
             if row + AHEAD < rows {
                 ahead[row % AHEAD] = self.prepare(key(row + AHEAD));
             }
@@ -574,7 +581,6 @@ impl KeyInterner {
                     _ => self.null_number() as usize,
                 }
             } else {
-                let (value, head) = key(row);
                 self.find::<WHAT>(value, head, hash)
             };
             out.push(found);
@@ -618,24 +624,24 @@ impl KeyInterner {
                 .any(|k| k == null)
                 .then(|| NullBuffer::from_iter(keys().map(|k| k != null)))
         });
-        Ok(StringArray::try_new(
-            OffsetBuffer::new(ScalarBuffer::from(offsets)),
-            Buffer::from_vec(bytes),
-            nulls,
-        )?)
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+        // SAFETY: each key is the bytes of a whole value of a string array
+        // (valid UTF-8), so their concatenation is valid UTF-8 with every
+        // offset on a character boundary; the offsets grow from 0 to `bytes.len()`.
+        Ok(unsafe { StringArray::new_unchecked(offsets, Buffer::from_vec(bytes), nulls) })
     }
 
-    /// The hash of a key, its slot prefetched.
-    #[inline]
-    fn prepare(&self, (value, head): (&[u8], u64)) -> u64 {
+    /// A key with its head and hash, its slot prefetched.
+    #[inline(always)]
+    fn prepare<'a>(&self, (value, head): (&'a [u8], u64)) -> (&'a [u8], u64, u64) {
         let hash = hash_key(self.short_seeds, &self.hasher, head, value);
         prefetch(&self.slots[hash as usize & (self.slots.len() - 1)]);
-        hash
+        (value, head, hash)
     }
 
     /// The group of `value` in this run (`WHAT == GROUPS`) or its number; a
     /// new key (and a new group) are numbered if it is the first time.
-    #[inline]
+    #[inline(always)]
     fn find<const WHAT: u8>(&mut self, value: &[u8], head: u64, hash: u64) -> usize {
         let mask = self.slots.len() - 1;
         let mut at = hash as usize & mask;
