@@ -16,7 +16,9 @@
 //! the 8 bytes held in the table's entry, and gets the number it got the
 //! first time it was seen. A run's groups are numbered in the order their
 //! keys first appear, as DataFusion numbers them, and DataFusion's own
-//! accumulators aggregate with those numbers. The output is the
+//! accumulators aggregate with those numbers (a constant argument, such as
+//! `count(*)`'s column of ones, is built once and sliced in later runs).
+//! The output is the
 //! `AggregateExec`'s: the same schema, rows, and row order (checked against
 //! it on random input in the tests below). A partition that already knows
 //! more than [`KeyInterner::MAX_KEYS`] keys or [`KeyInterner::MAX_BYTES`]
@@ -54,10 +56,10 @@ use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, StringVie
 use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{Result, exec_err, internal_err};
+use datafusion::common::{Result, ScalarValue, exec_err, internal_err};
 use datafusion::execution::memory_pool::MemoryConsumer;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+use datafusion::logical_expr::{ColumnarValue, EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr_common::sort_expr::OrderingRequirements;
@@ -94,8 +96,8 @@ pub struct InternedAggregateExec {
     /// The node it stands for: its input, schema, properties and display.
     aggregate: Arc<AggregateExec>,
     lowered: Arc<Lowered>,
-    /// Each output partition's keys, between runs.
-    interners: Vec<Arc<Mutex<Option<KeyInterner>>>>,
+    /// What each output partition keeps between runs.
+    interners: Vec<Arc<Mutex<Option<Kept>>>>,
 }
 
 /// What a run evaluates, worked out once.
@@ -257,14 +259,14 @@ impl ExecutionPlan for InternedAggregateExec {
         let run = async move {
             // Taken for the run (a run that is dropped half way loses it,
             // and the next starts a new one).
-            let mut keys = shared
+            let mut kept_now = shared
                 .lock()
                 .ok()
                 .and_then(|mut kept| kept.take())
                 .unwrap_or_default();
-            let result = aggregate_run(&lowered, input, &mut keys, partition, &context).await;
+            let result = aggregate_run(&lowered, input, &mut kept_now, partition, &context).await;
             if let Ok(mut kept) = shared.lock() {
-                *kept = Some(keys);
+                *kept = Some(kept_now);
             }
             result
         };
@@ -279,15 +281,59 @@ impl ExecutionPlan for InternedAggregateExec {
     }
 }
 
+/// What a partition keeps from one run to the next.
+#[derive(Debug, Default)]
+struct Kept {
+    keys: KeyInterner,
+    constants: ConstantArrays,
+}
+
+/// The arrays of an earlier run's constant arguments (`count(*)` counts a
+/// column of ones as long as the batch), sliced rather than built and
+/// filled again every run; by argument, in order over the aggregates.
+#[derive(Debug, Default)]
+struct ConstantArrays(Vec<Option<(ScalarValue, ArrayRef)>>);
+
+impl ConstantArrays {
+    /// `value` as an array of `rows` rows, the `at`th argument of the run.
+    fn array(&mut self, at: usize, value: ColumnarValue, rows: usize) -> Result<ArrayRef> {
+        let ColumnarValue::Scalar(scalar) = value else {
+            return value.into_array(rows);
+        };
+        if self.0.len() <= at {
+            self.0.resize(at + 1, None);
+        }
+        match &self.0[at] {
+            Some((kept, array)) if *kept == scalar && array.len() >= rows => {
+                Ok(array.slice(0, rows))
+            }
+            _ => {
+                let array = scalar.to_array_of_size(rows)?;
+                self.0[at] = Some((scalar, Arc::clone(&array)));
+                Ok(array)
+            }
+        }
+    }
+
+    fn memory_size(&self) -> usize {
+        self.0
+            .iter()
+            .flatten()
+            .map(|(_, array)| array.get_array_memory_size())
+            .sum()
+    }
+}
+
 /// One run of one partition: every input batch grouped, then the groups'
 /// keys and aggregates, cut to the session's batch size.
 async fn aggregate_run(
     lowered: &Lowered,
     mut input: SendableRecordBatchStream,
-    keys: &mut KeyInterner,
+    kept: &mut Kept,
     partition: usize,
     context: &TaskContext,
 ) -> Result<Vec<RecordBatch>> {
+    let Kept { keys, constants } = kept;
     let reservation = MemoryConsumer::new(format!("InternedAggregateExec[{partition}]"))
         .register(context.memory_pool());
     keys.start_run();
@@ -309,6 +355,7 @@ async fn aggregate_run(
             return internal_err!("a text key of type {}", key.data_type());
         }
         let groups = keys.groups();
+        let mut at = 0;
         for ((accumulator, arguments), filter) in accumulators
             .iter_mut()
             .zip(&lowered.arguments)
@@ -316,7 +363,10 @@ async fn aggregate_run(
         {
             let values = arguments
                 .iter()
-                .map(|a| a.evaluate(&batch)?.into_array(rows))
+                .map(|a| {
+                    at += 1;
+                    constants.array(at - 1, a.evaluate(&batch)?, rows)
+                })
                 .collect::<Result<Vec<ArrayRef>>>()?;
             if lowered.raw_input {
                 let filter = filter
@@ -329,7 +379,9 @@ async fn aggregate_run(
                 accumulator.merge_batch(&values, &groups_of_rows, groups)?;
             }
         }
-        let used = keys.memory_size() + accumulators.iter().map(|a| a.size()).sum::<usize>();
+        let used = keys.memory_size()
+            + constants.memory_size()
+            + accumulators.iter().map(|a| a.size()).sum::<usize>();
         reservation.try_resize(used)?;
     }
     if keys.groups() == 0 {
@@ -876,6 +928,42 @@ mod tests {
         assert_eq!((interner.keys(), interner.groups()), (0, 0));
         interner.group(&StringArray::from(vec!["be"]), &mut groups);
         assert_eq!((groups.as_slice(), interner.keys()), (&[0][..], 1));
+    }
+
+    /// A constant argument's array is built once, sliced while it is long
+    /// enough, and built again for a longer run or another value; a column
+    /// is passed through.
+    #[test]
+    fn constant_arguments_are_built_once_and_sliced() {
+        let mut constants = ConstantArrays::default();
+        let one = || ColumnarValue::Scalar(ScalarValue::Int64(Some(1)));
+        let first = constants.array(1, one(), 5).unwrap();
+        let second = constants.array(1, one(), 3).unwrap();
+        assert_eq!((first.len(), second.len()), (5, 3));
+        assert_eq!(
+            second.to_data().buffers()[0].as_ptr(),
+            first.to_data().buffers()[0].as_ptr()
+        );
+        assert_eq!(
+            second
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .values(),
+            &[1, 1, 1]
+        );
+        let longer = constants.array(1, one(), 8).unwrap();
+        assert_eq!(longer.len(), 8);
+        let two = constants
+            .array(1, ColumnarValue::Scalar(ScalarValue::Int64(Some(2))), 2)
+            .unwrap();
+        assert_eq!(
+            two.as_primitive::<arrow::datatypes::Int64Type>().values(),
+            &[2, 2]
+        );
+        let column: ArrayRef = Arc::new(Int64Array::from(vec![4, 5]));
+        let passed = constants
+            .array(0, ColumnarValue::Array(Arc::clone(&column)), 2)
+            .unwrap();
+        assert!(Arc::ptr_eq(&passed, &column));
     }
 
     /// Keys that share their first 8 bytes, the empty string and NULL, and
