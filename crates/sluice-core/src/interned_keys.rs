@@ -97,7 +97,7 @@ pub struct InternedAggregateExec {
     aggregate: Arc<AggregateExec>,
     lowered: Arc<Lowered>,
     /// What each output partition keeps between runs.
-    interners: Vec<Arc<Mutex<Option<Kept>>>>,
+    kept: Vec<Arc<Mutex<Option<Kept>>>>,
 }
 
 /// What a run evaluates, worked out once.
@@ -166,7 +166,7 @@ impl InternedAggregateExec {
         Ok(Some(Self {
             aggregate: Arc::new(aggregate),
             lowered: Arc::new(lowered),
-            interners: (0..partitions).map(|_| Arc::default()).collect(),
+            kept: (0..partitions).map(|_| Arc::default()).collect(),
         }))
     }
 }
@@ -236,8 +236,8 @@ impl ExecutionPlan for InternedAggregateExec {
         let Some(mut interned) = Self::try_new(aggregate.clone())? else {
             return Ok(replaced);
         };
-        if interned.interners.len() == self.interners.len() {
-            interned.interners = self.interners.clone();
+        if interned.kept.len() == self.kept.len() {
+            interned.kept = self.kept.clone();
         }
         Ok(Arc::new(interned))
     }
@@ -251,7 +251,7 @@ impl ExecutionPlan for InternedAggregateExec {
             .aggregate
             .input()
             .execute(partition, Arc::clone(&context))?;
-        let Some(shared) = self.interners.get(partition).cloned() else {
+        let Some(shared) = self.kept.get(partition).cloned() else {
             return exec_err!("InternedAggregateExec has no partition {partition}");
         };
         let lowered = Arc::clone(&self.lowered);
